@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# lua-work.sh unpack TARBALL | export
+#   unpack: lua/work becomes a git tree of pristine Lua (tag 'pristine') with
+#           one commit per patch of lua/patches/series, applied in order.
+#   export: write every commit after 'pristine' back to lua/patches, one patch
+#           per commit (its subject names the file), and rewrite the series.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$root/lua/work
+pdir=$root/lua/patches
+g() { git -C "$work" -c user.name=shoal -c user.email=shoal@localhost "$@"; }
+
+case "${1:-}" in
+unpack)
+  tarball=${2:?usage: lua-work.sh unpack TARBALL}
+  if [ -d "$work/.git" ] && [ -n "$(g status --porcelain)" ]; then
+    echo "error: lua/work has uncommitted changes; commit or discard them first" >&2
+    exit 1
+  fi
+  rm -rf "$work" && mkdir -p "$work"
+  tar -xzf "$tarball" -C "$work" --strip-components=1
+  g init -q -b main
+  g add -A && g commit -q -m "Lua 5.4.7, pristine" && g tag pristine
+  while read -r p; do
+    case "$p" in ''|'#'*) continue ;; esac
+    g am -q --keep-cr "$pdir/$p" || { echo "error: $p does not apply; see 'git -C lua/work am --show-current-patch'" >&2; exit 1; }
+  done < "$pdir/series"
+  echo "lua/work: pristine + $(g rev-list --count pristine..HEAD) patches; edit, commit (one commit per capability), then 'make lua-patches'"
+  ;;
+export)
+  [ -d "$work/.git" ] || { echo "error: no lua/work; run 'make lua-work' first" >&2; exit 1; }
+  if [ -n "$(g status --porcelain --untracked-files=no)" ]; then
+    echo "error: lua/work has uncommitted changes; commit them first" >&2
+    exit 1
+  fi
+  tmp=$(mktemp -d)
+  g format-patch -q --no-signature --zero-commit --no-stat -o "$tmp" pristine..HEAD
+  rm -f "$pdir"/*.patch
+  : > "$pdir/series"
+  for f in "$tmp"/*.patch; do
+    [ -e "$f" ] || continue
+    mv "$f" "$pdir/"
+    basename "$f" >> "$pdir/series"
+  done
+  rmdir "$tmp"
+  echo "lua/patches: $(wc -l < "$pdir/series") patches written"
+  ;;
+*)
+  echo "usage: lua-work.sh unpack TARBALL | export" >&2; exit 2 ;;
+esac
