@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# run.sh -- every test group; prints each group's result, then the total
+# "N passed, M failed", and exits non-zero on any failure.
+# Environment: O (build folder), SAN, VALGRIND=1, LUA_TGZ (pinned tarball).
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+O=${O:-build}
+O=$(cd "$O" && pwd)
+log=$O/test/logs
+rm -rf "$log" && mkdir -p "$log"
+total_pass=0 total_fail=0
+
+# under valgrind, Lua interpreters and C tests run through this
+vg=()
+if [ -n "${VALGRIND:-}" ]; then
+  vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+fi
+
+# group NAME LOGFILE CMD...: run CMD, count from its "N passed, M failed"
+# line; a run that crashes or prints no summary counts as one failure.
+group() {
+  local name=$1 out=$2; shift 2
+  "$@" > "$out" 2>&1
+  local rc=$? line p f
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
+  else
+    p=0 f=0
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+  if [ "$f" -eq 0 ]; then
+    printf '  %-34s %4d passed\n' "$name" "$p"
+  else
+    printf '  %-34s %4d passed, %d FAILED (exit %d), log: %s\n' "$name" "$p" "$f" "$rc" "$out"
+    grep -E '^not ok|rror' "$out" | head -20 | sed 's/^/      /'
+  fi
+}
+
+# same NAME A B: one check that two transcripts are identical
+same() {
+  if cmp -s "$2" "$3"; then
+    total_pass=$((total_pass + 1)); printf '  %-34s    1 passed\n' "$1"
+  else
+    total_fail=$((total_fail + 1)); printf '  %-34s FAILED: stock and shoal differ\n' "$1"
+    diff "$2" "$3" | head -20 | sed 's/^/      /'
+  fi
+}
+
+echo "unit tests (C)"
+for t in "$O"/test/stock/* "$O"/test/shoal/*; do
+  [ -x "$t" ] || continue
+  b=$(basename "$(dirname "$t")")/$(basename "$t")
+  group "$b" "$log/unit-${b//\//-}.log" "${vg[@]}" "$t"
+done
+
+echo "fetching Lua"
+group "fetch" "$log/fetch.log" test/fetch/test-fetch.sh "$LUA_TGZ"
+
+echo "interpreters"
+banner() {  # the Shoal interpreter names itself and the Lua it runs on
+  local out
+  out=$("$O/shoal/bin/lua" -v 2>&1)
+  echo "$out"
+  if [[ $out == "Shoal "*" on Lua 5.4.7  Copyright (C) 1994-2024 Lua.org, PUC-Rio" ]]; then
+    echo "1 passed, 0 failed"
+  else
+    echo "0 passed, 1 failed"
+  fi
+}
+group "shoal lua -v banner" "$log/banner.log" banner
+
+echo "compatibility suite (test/compat)"
+for f in test/compat/*.lua; do
+  n=$(basename "$f" .lua)
+  [ "$n" = harness ] && continue
+  for b in stock shoal; do
+    group "$b/$n" "$log/compat-$b-$n.log" env -C test/compat LUA_PATH='./?.lua' \
+      "${vg[@]}" "$O/$b/bin/lua" "$n.lua"
+  done
+  same "same results: $n" "$log/compat-stock-$n.log" "$log/compat-shoal-$n.log"
+done
+
+echo "C module built against stock headers"
+for b in stock shoal; do
+  LUA_CPATH="$O/test/cmod/?.so" group "$b/cmod" "$log/cmod-$b.log" \
+    "${vg[@]}" "$O/$b/bin/lua" test/cmod/cmod_test.lua
+done
+
+echo "LPeg 1.1.0 test suite (Debian lua-lpeg), on shoal"
+lpeg_suite() (  # test.lua stops at its first failed assert, else prints OK
+  cd "$O/ext/lpeg/src" && LUA_CPATH="$O/ext/lpeg/?.so" LUA_PATH="./?.lua" "$@" test.lua &&
+    echo "1 passed, 0 failed"
+)
+group "lpeg test.lua" "$log/lpeg.log" lpeg_suite "${vg[@]}" "$O/shoal/bin/lua"
+
+echo
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
