@@ -1,0 +1,253 @@
+/*
+** benchrun.c
+** Runs one benchmark's variants (e.g. stock and shoal) alternately, several
+** runs each, and reports medians and ratios against the first variant.
+**
+**   benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND [-v LABEL=COMMAND]...
+**
+** Each COMMAND runs through /bin/sh. Per run it measures wall time (monotonic
+** clock) and peak RSS (wait4), and collects any "METRIC name value unit"
+** lines the program prints on stdout. Writes OUT.json and OUT with .md in
+** place of .json (markdown rows for README.md), and prints a table.
+*/
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXVAR		8
+#define MAXRUNS		100
+#define MAXMETRIC	16
+
+typedef struct Series {  /* one measured quantity of one variant */
+  char name[48];
+  char unit[16];
+  double v[MAXRUNS];
+  int n;
+} Series;
+
+typedef struct Variant {
+  const char *label;
+  const char *cmd;
+  Series s[MAXMETRIC];  /* s[0] wall time, s[1] peak RSS, then METRIC lines */
+  int ns;
+} Variant;
+
+static Variant vars[MAXVAR];
+static int nvars;
+
+
+static void die (const char *fmt, const char *a) {
+  fprintf(stderr, "benchrun: ");
+  fprintf(stderr, fmt, a);
+  fputc('\n', stderr);
+  exit(1);
+}
+
+
+static Series *series (Variant *v, const char *name, const char *unit) {
+  for (int i = 0; i < v->ns; i++)
+    if (strcmp(v->s[i].name, name) == 0) return &v->s[i];
+  if (v->ns == MAXMETRIC) die("too many metrics (at %s)", name);
+  Series *s = &v->s[v->ns++];
+  snprintf(s->name, sizeof s->name, "%s", name);
+  snprintf(s->unit, sizeof s->unit, "%s", unit);
+  s->n = 0;
+  return s;
+}
+
+
+static int cmpd (const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+
+static double median (const Series *s) {
+  double t[MAXRUNS];
+  if (s->n == 0) return 0;
+  memcpy(t, s->v, s->n * sizeof(double));
+  qsort(t, s->n, sizeof(double), cmpd);
+  return (s->n % 2) ? t[s->n / 2] : (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
+}
+
+
+/* Run v's command once; the child's stdout is scanned for METRIC lines and
+   echoed to stderr when the run fails. */
+static void run_once (Variant *v, const char *name, int run, int runs) {
+  int fd[2];
+  struct timespec t0, t1;
+  struct rusage ru;
+  int status;
+  char line[512], out[4096] = "";
+  size_t outlen = 0;
+  if (pipe(fd) != 0) die("pipe: %s", strerror(errno));
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    dup2(fd[1], 1);
+    close(fd[0]);
+    close(fd[1]);
+    execl("/bin/sh", "sh", "-c", v->cmd, (char *)NULL);
+    _exit(127);
+  }
+  close(fd[1]);
+  FILE *f = fdopen(fd[0], "r");
+  while (fgets(line, sizeof line, f) != NULL) {
+    char mname[48], unit[16] = "";
+    double val;
+    size_t l = strlen(line);
+    if (outlen + l < sizeof out) {  /* keep the start of the output for errors */
+      memcpy(out + outlen, line, l + 1);
+      outlen += l;
+    }
+    if (sscanf(line, "METRIC %47s %lf %15s", mname, &val, unit) >= 2) {
+      Series *s = series(v, mname, unit);
+      if (s->n < MAXRUNS) s->v[s->n++] = val;
+    }
+  }
+  fclose(f);
+  if (wait4(pid, &status, 0, &ru) < 0) die("wait4: %s", strerror(errno));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "benchrun: %s/%s failed (status %d): %s\n%s", name, v->label,
+            WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), v->cmd, out);
+    exit(1);
+  }
+  double wall = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  Series *w = &v->s[0], *r = &v->s[1];
+  w->v[w->n++] = wall;
+  r->v[r->n++] = ru.ru_maxrss / 1024.0;
+  fprintf(stderr, "  [%s] %-8s run %d/%d: %.3f s, %.1f MB\n", name, v->label,
+          run, runs, wall, ru.ru_maxrss / 1024.0);
+}
+
+
+static void json_series (FILE *f, const Series *s, const char *indent) {
+  fprintf(f, "%s\"%s\": {\"unit\": \"%s\", \"median\": %.6g, \"runs\": [", indent,
+          s->name, s->unit, median(s));
+  for (int i = 0; i < s->n; i++) fprintf(f, "%s%.6g", i ? ", " : "", s->v[i]);
+  fprintf(f, "]}");
+}
+
+
+static void write_json (const char *path, const char *name, int runs) {
+  FILE *f = fopen(path, "w");
+  char date[32];
+  time_t now = time(NULL);
+  struct utsname u;
+  if (f == NULL) die("cannot write %s", path);
+  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  uname(&u);
+  fprintf(f, "{\n  \"name\": \"%s\",\n  \"date\": \"%s\",\n  \"nproc\": %ld,\n"
+             "  \"machine\": \"%s %s\",\n  \"runs\": %d,\n  \"baseline\": \"%s\",\n"
+             "  \"variants\": {\n", name, date, sysconf(_SC_NPROCESSORS_ONLN),
+          u.sysname, u.machine, runs, vars[0].label);
+  for (int i = 0; i < nvars; i++) {
+    Variant *v = &vars[i];
+    fprintf(f, "    \"%s\": {\n      \"command\": \"", v->label);
+    for (const char *c = v->cmd; *c; c++) {
+      if (*c == '"' || *c == '\\') fputc('\\', f);
+      fputc(*c, f);
+    }
+    fprintf(f, "\",\n");
+    for (int j = 0; j < v->ns; j++) {
+      json_series(f, &v->s[j], "      ");
+      fprintf(f, "%s\n", j + 1 < v->ns ? "," : "");
+    }
+    fprintf(f, "    }%s\n", i + 1 < nvars ? "," : "");
+  }
+  fprintf(f, "  },\n  \"ratios\": {\n");
+  for (int i = 1; i < nvars; i++) {
+    fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
+    for (int j = 0; j < vars[i].ns; j++) {
+      Series *base = series(&vars[0], vars[i].s[j].name, vars[i].s[j].unit);
+      double b = median(base);
+      fprintf(f, "%s\"%s\": %.4f", j ? ", " : "", vars[i].s[j].name,
+              b != 0 ? median(&vars[i].s[j]) / b : 0.0);
+    }
+    fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
+  }
+  fprintf(f, "  }\n}\n");
+  fclose(f);
+}
+
+
+/* The table, on stdout and as markdown rows beside the JSON file. */
+static void write_table (const char *mdpath, const char *name, int runs) {
+  FILE *md = fopen(mdpath, "w");
+  if (md == NULL) die("cannot write %s", mdpath);
+  printf("%s: median of %d runs\n  %-22s", name, runs, "");
+  for (int i = 0; i < nvars; i++) printf(" %12s", vars[i].label);
+  for (int i = 1; i < nvars; i++) printf("  %s/%s", vars[i].label, vars[0].label);
+  printf("\n");
+  for (int j = 0; j < vars[0].ns; j++) {
+    Series *s0 = &vars[0].s[j];
+    char what[80];
+    snprintf(what, sizeof what, "%s (%s)", s0->name, s0->unit);
+    printf("  %-22s", what);
+    fprintf(md, "| %s | %s |", name, what);
+    for (int i = 0; i < nvars; i++) {
+      double m = median(series(&vars[i], s0->name, s0->unit));
+      printf(" %12.4g", m);
+      fprintf(md, " %.4g |", m);
+    }
+    for (int i = 1; i < nvars; i++) {
+      double r = median(s0) != 0 ?
+                 median(series(&vars[i], s0->name, s0->unit)) / median(s0) : 0;
+      printf("  %*.3f", (int)(strlen(vars[i].label) + strlen(vars[0].label) + 1), r);
+      fprintf(md, " %.3f |", r);
+    }
+    printf("\n");
+    fprintf(md, "\n");
+  }
+  fclose(md);
+}
+
+
+int main (int argc, char **argv) {
+  const char *name = NULL, *out = NULL;
+  int runs = 5, opt;
+  while ((opt = getopt(argc, argv, "n:r:o:v:")) != -1) {
+    switch (opt) {
+      case 'n': name = optarg; break;
+      case 'r': runs = atoi(optarg); break;
+      case 'o': out = optarg; break;
+      case 'v': {
+        char *eq = strchr(optarg, '=');
+        if (eq == NULL) die("variant '%s' is not LABEL=COMMAND", optarg);
+        if (nvars == MAXVAR) die("too many variants (at %s)", optarg);
+        *eq = '\0';
+        vars[nvars].label = optarg;
+        vars[nvars].cmd = eq + 1;
+        series(&vars[nvars], "time", "s");
+        series(&vars[nvars], "peak_rss", "MB");
+        nvars++;
+        break;
+      }
+      default:
+        die("%s", "usage: benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+    }
+  }
+  if (name == NULL || out == NULL || nvars == 0)
+    die("%s", "usage: benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+  if (runs < 1 || runs > MAXRUNS) die("%s", "runs (-r) must be 1 to 100");
+  size_t olen = strlen(out);
+  if (olen < 6 || strcmp(out + olen - 5, ".json") != 0) die("output '%s' must end in .json", out);
+  /* alternate variants so that drift on a shared machine hits all alike */
+  for (int r = 1; r <= runs; r++)
+    for (int i = 0; i < nvars; i++) run_once(&vars[i], name, r, runs);
+  write_json(out, name, runs);
+  char md[1024];
+  snprintf(md, sizeof md, "%.*s.md", (int)(olen - 5), out);
+  write_table(md, name, runs);
+  return 0;
+}

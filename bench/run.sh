@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# run.sh -- run the benchmarks of bench/list (only B's if B is set) on stock
+# and Shoal, then gather every result into build/bench/results.md.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+O=${O:-build} RUNS=${RUNS:-5} B=${B:-}
+mkdir -p build/bench
+found=
+while read -r name script args; do
+  case "$name" in ''|'#'*) continue ;; esac
+  [ -n "$B" ] && [ "$B" != "$name" ] && continue
+  found=1
+  echo "== $name ($RUNS runs each, alternating)" >&2
+  "$O/tools/benchrun" -n "$name" -r "$RUNS" -o "build/bench/$name.json" \
+    -v "stock=$O/stock/bin/lua $script $args" \
+    -v "shoal=$O/shoal/bin/lua $script $args"
+done < bench/list
+if [ -z "$found" ]; then
+  echo "error: no benchmark named '$B'; known: $(awk '!/^#/ && NF {printf "%s ", $1}' bench/list)" >&2
+  exit 1
+fi
+{
+  echo "| benchmark | measure | stock | shoal | shoal/stock |"
+  echo "|---|---|---|---|---|"
+  cat build/bench/*.md
+} > build/bench/results.md.tmp
+mv build/bench/results.md.tmp build/bench/results.md
+echo "results: build/bench/*.json, table: build/bench/results.md" >&2
