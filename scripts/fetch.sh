@@ -116,6 +116,9 @@ fetch_debian() {
              -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
              -o Acquire::Retries=1 -o Acquire::http::Timeout=30)
   log=$aptdir/last.log
+  # one apt run at a time on the private state (make -j fetches in parallel)
+  exec 9> "$aptdir/lock"
+  flock 9
   say "downloading Debian source $debpkg=$debver ($suite) from $mirror"
   : > "$log"
   # one index download a day, per mirror and suite, serves every dependency

@@ -10,20 +10,20 @@ UNIT_SHOAL := release
 UNIT_BIN := $(foreach t,$(UNIT_BOTH),$(O)/test/stock/$t $(O)/test/shoal/$t) \
             $(foreach t,$(UNIT_SHOAL),$(O)/test/shoal/$t)
 
-$(O)/test/stock/%: test/unit/%.c test/unit/t.h stock
+$(O)/test/stock/%: test/unit/%.c test/unit/t.h $(O)/stock/lib/liblua.a $(O)/stock/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -I$(O)/stock/include $(LDFLAGS) -o $@ $< $(O)/stock/lib/liblua.a $(LIBS)
-$(O)/test/shoal/%: test/unit/%.c test/unit/t.h shoal
+$(O)/test/shoal/%: test/unit/%.c test/unit/t.h $(O)/shoal/lib/libshoal.a $(O)/shoal/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -I$(O)/shoal/include $(LDFLAGS) -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
 
 # the C module sees only the stock headers, and is loaded by both interpreters
-$(O)/test/cmod/cmod.so: test/cmod/cmod.c stock
+$(O)/test/cmod/cmod.so: test/cmod/cmod.c $(O)/stock/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(MOD_CFLAGS) -I$(O)/stock/include -o $@ $<
 
 # LPeg, from Debian's source package, compiled against Shoal's headers
-$(O)/ext/lpeg/.stamp: $(LPEG_TGZ) shoal
+$(O)/ext/lpeg/.stamp: $(LPEG_TGZ) $(O)/shoal/include/.stamp
 	scripts/fetch.sh lpeg >/dev/null
 	rm -rf $(@D) && mkdir -p $(@D)/src
 	tar -xzf $(LPEG_TGZ) -C $(@D)/src --strip-components=1
