@@ -41,7 +41,9 @@ LUA_CORE := lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject \
 LUA_LIBS := lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib \
             lstrlib ltablib lutf8lib linit
 LUA_HEADERS := lua.h luaconf.h lualib.h lauxlib.h lua.hpp
-SHOAL_SRC := $(wildcard src/*.c)
+SHOAL_DIRS := src src/code
+SHOAL_SRC := $(foreach d,$(SHOAL_DIRS),$(wildcard $(d)/*.c))
+SHOAL_INC := $(foreach d,$(SHOAL_DIRS),-I$(d))
 PATCHES := $(shell cat lua/patches/series 2>/dev/null | sed 's|^|lua/patches/|')
 
 .PHONY: all stock shoal test bench clean distclean lua-work lua-patches
@@ -88,12 +90,12 @@ endef
 
 SHOAL_OBJ := $(patsubst src/%.c,$(O)/obj/shoal-own/%.o,$(SHOAL_SRC))
 $(eval $(call build_lua,stock,,,liblua.a,))
-$(eval $(call build_lua,shoal,$(SHOAL_OBJ),-I$(O)/src/shoal/src -Isrc,libshoal.a,src/shoal.h))
+$(eval $(call build_lua,shoal,$(SHOAL_OBJ),-I$(O)/src/shoal/src $(SHOAL_INC),libshoal.a,src/shoal.h))
 
 # Shoal's own files: C11, with Lua's internal headers at hand.
 $(O)/obj/shoal-own/%.o: src/%.c $(O)/src/shoal/.stamp
 	@mkdir -p $(@D)
-	$(CC) $(SHOAL_CFLAGS) -I$(O)/src/shoal/src -Isrc -MMD -MP -c $< -o $@
+	$(CC) $(SHOAL_CFLAGS) -I$(O)/src/shoal/src $(SHOAL_INC) -MMD -MP -c $< -o $@
 -include $(SHOAL_OBJ:.o=.d)
 
 # Patch workflow: lua/work is a git tree, one commit per patch over 'pristine'.

@@ -132,7 +132,10 @@ fetch_debian() {
     return 1
   fi
   work=$(mktemp -d "$cache/dl.XXXXXX")
-  if ! (cd "$work" && "${apt[@]}" source --download-only "$debpkg=$debver") >> "$log" 2>&1; then
+  # Only the orig tarball matters: a mirror missing the .dsc or the Debian
+  # diff makes apt-get fail after fetching it, so judge by the tarball itself.
+  (cd "$work" && "${apt[@]}" source --download-only "$debpkg=$debver") >> "$log" 2>&1
+  if [ ! -e "$work/$origfile" ]; then
     tried+=("Debian source $debpkg=$debver from $mirror: apt-get source failed ($(grep -m1 -E '^E:' "$log"))")
     rm -rf "$work"; return 1
   fi

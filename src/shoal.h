@@ -24,4 +24,21 @@
 */
 LUA_API const char *(shoal_release) (void);
 
+
+/*
+** Shared code (src/code). A shared function's prototype tree (bytecode,
+** constants, debug info) exists once per process and any VM, on any thread,
+** can run closures over it.
+**
+** lua_sharefunction: share the Lua function at 'idx' (a C function, or any
+** other value, raises an error). The function stays alive, and clonable,
+** until its VM closes.
+** lua_clonefunction: push a new closure over the shared function 'fp' (as
+** lua_topointer gave it), with fresh upvalues and L's globals as its first
+** upvalue, as lua_load does. An 'fp' that lua_sharefunction did not share
+** raises an error.
+*/
+LUA_API void (lua_sharefunction) (lua_State *L, int idx);
+LUA_API void (lua_clonefunction) (lua_State *L, const void *fp);
+
 #endif

@@ -1,0 +1,330 @@
+/*
+** lcodecache.c
+** The code cache: luaL_loadfilex parses a file once per process; later
+** loads push a closure over the shared prototype tree (lsproto.c).
+**
+** Key: the file's canonical path and the name it was loaded by (chunk names
+** stay exactly as stock). A hit checks the file's identity (device, inode,
+** size, mtime, ctime) unless the process mode is 'trust'. One thread parses
+** a missing file while the others wait for it. A failed parse is not cached
+** and its error is stock Lua's own, as the parse is stock luaL_loadfilex.
+*/
+
+#define LUA_CORE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "lstate.h"
+
+#include "lshared.h"
+#include "shoal.h"
+
+
+#define MODE_ON		0
+#define MODE_OFF	1
+#define MODE_TRUST	2
+
+typedef struct Entry {
+  char *path;  /* canonical path */
+  char *name;  /* file name as given to luaL_loadfilex */
+  int loading;  /* a thread is parsing it; 'v' not yet set */
+  int binary;  /* a precompiled chunk */
+  struct stat id;  /* identity when parsed */
+  Version *v;  /* one reference */
+  struct Entry *next;
+} Entry;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t parsed = PTHREAD_COND_INITIALIZER;
+static Entry *entries;  /* a list: loads are rare next to everything else */
+static size_t hits, misses;
+
+
+static pthread_once_t modeonce = PTHREAD_ONCE_INIT;
+static int pmode;
+
+static void readmode (void) {
+  const char *e = getenv("SHOAL_CODECACHE");
+  if (e == NULL || *e == '\0' || strcmp(e, "on") == 0) pmode = MODE_ON;
+  else if (strcmp(e, "off") == 0) pmode = MODE_OFF;
+  else if (strcmp(e, "trust") == 0) pmode = MODE_TRUST;
+  else {
+    fprintf(stderr, "shoal: SHOAL_CODECACHE must be on, off or trust "
+                    "(not '%s'); using on\n", e);
+    pmode = MODE_ON;
+  }
+}
+
+
+/* The process mode, from SHOAL_CODECACHE (read once). */
+static int processmode (void) {
+  pthread_once(&modeonce, readmode);
+  return pmode;
+}
+
+
+static int sameid (const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+         a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+         a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+         a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+
+/* As luaL_loadfilex decides: after a BOM and a '#' line, ESC means binary. */
+static int isbinary (const char *path) {
+  FILE *f = fopen(path, "rb");
+  int c;
+  if (f == NULL) return 0;
+  c = getc(f);
+  if (c == 0xEF && getc(f) == 0xBB && getc(f) == 0xBF) c = getc(f);
+  if (c == '#') {
+    while ((c = getc(f)) != EOF && c != '\n') ;
+    c = getc(f);
+  }
+  fclose(f);
+  return c == LUA_SIGNATURE[0];
+}
+
+
+static Entry *find (const char *path, const char *name) {
+  Entry *e;
+  for (e = entries; e != NULL; e = e->next)
+    if (strcmp(e->path, path) == 0 && strcmp(e->name, name) == 0) break;
+  return e;
+}
+
+
+static void unlink_entry (Entry *e) {
+  Entry **p = &entries;
+  while (*p != e) p = &(*p)->next;
+  *p = e->next;
+}
+
+
+/* Drop a ready entry (under 'lock'); its version lives on while held. */
+static void drop (Entry *e) {
+  unlink_entry(e);
+  shoalP_setcached(e->v, 2);
+  shoalP_unref(e->v);
+  free(e->path);
+  free(e->name);
+  free(e);
+}
+
+
+static int vmmode (lua_State *L) {
+  ShoalVM *vm = G(L)->shoal;
+  return (vm == NULL) ? SHOAL_CACHE_ON : vm->cachemode;
+}
+
+
+/* Parse 'filename' in a fresh state and share the result. */
+static int parse (lua_State *L, const char *filename, const char *mode,
+                  shoal_Loader load, Version **v) {
+  lua_State *P = luaL_newstate();
+  int status;
+  *v = NULL;
+  if (P == NULL) return load(L, filename, mode);  /* no memory for it */
+  status = load(P, filename, mode);
+  if (status == LUA_OK) {
+    const LClosure *cl = clLvalue(s2v(P->top.p - 1));
+    *v = shoalP_newversion(P, cl->p);
+    if (*v == NULL) status = -1;  /* no memory to share it */
+  }
+  else lua_pushstring(L, lua_tostring(P, -1));  /* stock Lua's error */
+  lua_close(P);
+  if (status == -1) return load(L, filename, mode);
+  return status;
+}
+
+
+int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
+                      shoal_Loader load) {
+  int pmode = processmode(), vmode = vmmode(L), status;
+  char *path;
+  struct stat st;
+  Entry *e;
+  Version *v;
+  if (filename == NULL || pmode == MODE_OFF || vmode == SHOAL_CACHE_OFF)
+    return load(L, filename, mode);  /* stdin is never cached */
+  path = realpath(filename, NULL);
+  if (path == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    free(path);
+    return load(L, filename, mode);  /* stock Lua gives the error */
+  }
+  pthread_mutex_lock(&lock);
+  while ((e = find(path, filename)) != NULL && e->loading)
+    pthread_cond_wait(&parsed, &lock);  /* someone is parsing it */
+  if (e != NULL && (pmode == MODE_TRUST || sameid(&e->id, &st))) {
+    int binary = e->binary;
+    v = e->v;
+    shoalP_ref(v);
+    hits++;
+    pthread_mutex_unlock(&lock);
+    free(path);
+    if (mode != NULL && strchr(mode, binary ? 'b' : 't') == NULL) {
+      shoalP_unref(v);
+      lua_pushfstring(L, "attempt to load a %s chunk (mode is '%s')",
+                      binary ? "binary" : "text", mode);
+      return LUA_ERRSYNTAX;  /* as lua_load */
+    }
+    shoalP_push(L, v);
+    return LUA_OK;
+  }
+  if (e != NULL) drop(e);  /* the file changed */
+  if (vmode == SHOAL_CACHE_EXIST) {
+    pthread_mutex_unlock(&lock);
+    free(path);
+    return load(L, filename, mode);
+  }
+  e = calloc(1, sizeof(Entry));
+  if (e == NULL || (e->name = strdup(filename)) == NULL) {
+    pthread_mutex_unlock(&lock);
+    free(e);
+    free(path);
+    return load(L, filename, mode);
+  }
+  e->path = path;
+  e->loading = 1;
+  e->id = st;
+  e->next = entries;
+  entries = e;
+  misses++;
+  pthread_mutex_unlock(&lock);
+  e->binary = isbinary(path);
+  status = parse(L, filename, mode, load, &v);
+  pthread_mutex_lock(&lock);
+  if (v != NULL) {
+    e->v = v;
+    e->loading = 0;
+    shoalP_setcached(v, 1);
+    shoalP_ref(v);  /* one for the entry, one for L */
+  }
+  else {  /* not cached: errors are not, nor code that could not be shared */
+    unlink_entry(e);
+    free(e->path);
+    free(e->name);
+    free(e);
+  }
+  pthread_cond_broadcast(&parsed);
+  pthread_mutex_unlock(&lock);
+  if (v != NULL) shoalP_push(L, v);
+  return status;
+}
+
+
+/*
+** {======================================================
+** Library 'shoal.cache'
+** =======================================================
+*/
+
+static int cache_mode (lua_State *L) {
+  static const char *const modes[] = {"on", "exist", "off", NULL};
+  ShoalVM *vm = shoalP_vm(L);
+  int old = vm->cachemode;
+  if (!lua_isnoneornil(L, 1))
+    vm->cachemode = luaL_checkoption(L, 1, NULL, modes);
+  lua_pushstring(L, modes[old]);
+  return 1;
+}
+
+
+static int cache_clear (lua_State *L) {
+  lua_Integer n = 0;
+  pthread_mutex_lock(&lock);
+  for (Entry *e = entries, *next; e != NULL; e = next) {
+    next = e->next;
+    if (!e->loading) {
+      drop(e);
+      n++;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+
+static int cache_reload (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  char *path = realpath(name, NULL);
+  const char *key = (path != NULL) ? path : name;
+  lua_Integer n = 0;
+  pthread_mutex_lock(&lock);
+  for (Entry *e = entries, *next; e != NULL; e = next) {
+    next = e->next;
+    if (!e->loading && strcmp(e->path, key) == 0) {
+      drop(e);
+      n++;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  free(path);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+
+static void setfield (lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+
+static int cache_stats (lua_State *L) {
+  size_t nentries = 0, bytes = 0, nhits, nmisses, nlive, retired, rbytes;
+  size_t priv, nstr, strbytes;
+  static const char *const pmodes[] = {"on", "off", "trust"};
+  pthread_mutex_lock(&lock);
+  for (Entry *e = entries; e != NULL; e = e->next) {
+    if (!e->loading) {
+      nentries++;
+      bytes += shoalP_size(e->v);
+    }
+  }
+  nhits = hits;
+  nmisses = misses;
+  pthread_mutex_unlock(&lock);
+  shoalP_stats(&nlive, &retired, &rbytes, &priv);
+  shoalS_stats(&nstr, &strbytes);
+  lua_createtable(L, 0, 10);
+  setfield(L, "entries", (lua_Integer)nentries);
+  setfield(L, "bytes", (lua_Integer)bytes);
+  setfield(L, "hits", (lua_Integer)nhits);
+  setfield(L, "misses", (lua_Integer)nmisses);
+  setfield(L, "retired", (lua_Integer)retired);
+  setfield(L, "retired_bytes", (lua_Integer)rbytes);
+  setfield(L, "private_copies", (lua_Integer)priv);
+  setfield(L, "strings", (lua_Integer)nstr);
+  setfield(L, "string_bytes", (lua_Integer)strbytes);
+  lua_pushstring(L, pmodes[processmode()]);
+  lua_setfield(L, -2, "process_mode");
+  return 1;
+}
+
+
+int shoalC_openlib (lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"mode", cache_mode},
+    {"clear", cache_clear},
+    {"reload", cache_reload},
+    {"stats", cache_stats},
+    {NULL, NULL}
+  };
+  luaL_newlib(L, funcs);
+  return 1;
+}
+
+/* }====================================================== */

@@ -1,0 +1,71 @@
+/*
+** lshared.h
+** Shared code: objects owned by the process, not by any VM.
+** Internal header, included by Lua's own files through the patch series.
+*/
+
+#ifndef lshared_h
+#define lshared_h
+
+#include "lobject.h"
+#include "lstate.h"
+
+#include "lcodecache.h"
+
+
+/*
+** A shared object has no color bits, so no collector ever sees it as white
+** (never marked, traversed or barriered), is on no VM's lists (never swept),
+** and is old forever. Bit 7 of 'marked' (TESTBIT, used only by Lua's own
+** test library) tells it apart from a VM's fixed objects.
+*/
+#define SHAREDBIT	7
+#define isshared(o)	testbit((o)->marked, SHAREDBIT)
+#define SHAREDMARK	cast_byte(bitmask(SHAREDBIT) | 4)	/* 4 is G_OLD */
+
+
+/* strings: process-wide, immutable, never freed before the process ends */
+LUAI_FUNC unsigned int shoalS_seed (void);
+LUAI_FUNC TString *shoalS_find (const char *str, size_t l, unsigned int h);
+LUAI_FUNC TString *shoalS_share (TString *ts);
+LUAI_FUNC void shoalS_stats (size_t *count, size_t *bytes);
+
+/* a shared prototype tree: one loaded chunk, freed when no one holds it */
+typedef struct Version Version;
+
+/* what a VM holds of shared code; one per global_State, made on demand */
+typedef struct Held {
+  Version *v;  /* NULL: free slot */
+  unsigned int mark;  /* 'cycle' of the last full mark that found a closure */
+  int conflict;  /* the VM's strings conflict: it runs private copies */
+} Held;
+
+typedef struct ShoalVM {
+  Held *held;  /* open addressing on 'v' */
+  int sizeheld;  /* power of 2, or 0 */
+  int nheld;
+  unsigned int cycle;  /* number of full marks so far */
+  int cachemode;  /* SHOAL_CACHE_ON, _EXIST or _OFF */
+  struct Pin *pins;  /* functions shared by this VM (lua_sharefunction) */
+} ShoalVM;
+
+#define SHOAL_CACHE_ON		0
+#define SHOAL_CACHE_EXIST	1
+#define SHOAL_CACHE_OFF		2
+
+LUAI_FUNC ShoalVM *shoalP_vm (lua_State *L);
+LUAI_FUNC Version *shoalP_newversion (lua_State *L, const Proto *p);
+LUAI_FUNC void shoalP_ref (Version *v);
+LUAI_FUNC void shoalP_unref (Version *v);
+LUAI_FUNC void shoalP_setcached (Version *v, int incache);  /* 1: in, 2: retired */
+LUAI_FUNC size_t shoalP_size (const Version *v);
+LUAI_FUNC void shoalP_push (lua_State *L, Version *v);
+LUAI_FUNC void shoalP_stats (size_t *live, size_t *retired, size_t *retiredbytes,
+                             size_t *privatecopies);
+
+/* hooks from the collector and the state (lgc.c, lstate.c) */
+LUAI_FUNC void shoalP_markproto (global_State *g, Proto *p);
+LUAI_FUNC void shoalP_endmark (global_State *g);
+LUAI_FUNC void shoalP_closestate (lua_State *L);
+
+#endif
