@@ -14,6 +14,7 @@ export SHOAL_CACHE := $(abspath $(CACHE))
 LUA_V := 5.4.7
 LUA_TGZ := $(CACHE)/lua-$(LUA_V).tar.gz
 LPEG_TGZ := $(CACHE)/lpeg-1.1.0.tar.gz
+PENLIGHT_TGZ := $(CACHE)/lua-penlight-1.14.0.tar.gz
 
 CC := gcc
 SAN_FLAGS_address := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -53,6 +54,8 @@ $(LUA_TGZ):
 	scripts/fetch.sh lua >/dev/null
 $(LPEG_TGZ):
 	scripts/fetch.sh lpeg >/dev/null
+$(PENLIGHT_TGZ):
+	scripts/fetch.sh penlight >/dev/null
 
 # Sources: the pristine tree, and the same tree with the patch series applied.
 $(O)/src/stock/.stamp: $(LUA_TGZ)

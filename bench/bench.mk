@@ -7,8 +7,25 @@ $(O)/tools/benchrun: bench/benchrun.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -Wall -Wextra -o $@ $<
 
+# benchmark hosts, built against each build's library
+$(O)/bench/stock/%: bench/%.c $(O)/stock/lib/liblua.a $(O)/stock/include/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -I$(O)/stock/include -o $@ $< $(O)/stock/lib/liblua.a $(LIBS)
+$(O)/bench/shoal/%: bench/%.c $(O)/shoal/lib/libshoal.a $(O)/shoal/include/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -I$(O)/shoal/include -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
+
+# Penlight, from Debian's source package: the code base the 'vms' benchmark loads
+$(O)/ext/penlight/.stamp: $(PENLIGHT_TGZ)
+	scripts/fetch.sh penlight >/dev/null
+	rm -rf $(@D) && mkdir -p $(@D)
+	tar -xzf $(PENLIGHT_TGZ) -C $(@D) --strip-components=1
+	touch $@
+
+BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms
+
 .PHONY: bench
-bench: all $(O)/tools/benchrun
+bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp
 ifneq ($(SAN),)
 	$(error make bench measures the plain build; drop SAN=$(SAN))
 endif

@@ -7,14 +7,21 @@ cd "$root"
 O=${O:-build} RUNS=${RUNS:-5} B=${B:-}
 mkdir -p build/bench
 found=
-while read -r name script args; do
+# command VARIANT COMMAND: COMMAND with the placeholders of bench/list filled
+command() {
+  local c=$2
+  c=${c//\{lua\}/$O/$1/bin/lua}
+  c=${c//\{bin\}/$O/bench/$1}
+  c=${c//\{penlight\}/$O/ext/penlight/lua}
+  echo "$c"
+}
+while read -r name cmd; do
   case "$name" in ''|'#'*) continue ;; esac
   [ -n "$B" ] && [ "$B" != "$name" ] && continue
   found=1
   echo "== $name ($RUNS runs each, alternating)" >&2
   "$O/tools/benchrun" -n "$name" -r "$RUNS" -o "build/bench/$name.json" \
-    -v "stock=$O/stock/bin/lua $script $args" \
-    -v "shoal=$O/shoal/bin/lua $script $args"
+    -v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")"
 done < bench/list
 if [ -z "$found" ]; then
   echo "error: no benchmark named '$B'; known: $(awk '!/^#/ && NF {printf "%s ", $1}' bench/list)" >&2

@@ -14,7 +14,9 @@ total_pass=0 total_fail=0
 # under valgrind, Lua interpreters and C tests run through this
 vg=()
 if [ -n "${VALGRIND:-}" ]; then
-  vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+  # valgrind's reports go to their own files, so transcripts stay comparable
+  vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+      "--log-file=$log/valgrind.%p.log")
 fi
 
 # group NAME LOGFILE CMD...: run CMD, count from its "N passed, M failed"
@@ -95,6 +97,12 @@ lpeg_suite() (  # test.lua stops at its first failed assert, else prints OK
     echo "1 passed, 0 failed"
 )
 group "lpeg test.lua" "$log/lpeg.log" lpeg_suite "${vg[@]}" "$O/shoal/bin/lua"
+
+if [ -n "${VALGRIND:-}" ]; then
+  for f in "$log"/valgrind.*.log; do
+    [ -s "$f" ] && { echo "valgrind reported (exit 99 above): $f"; head -20 "$f" | sed 's/^/      /'; }
+  done
+fi
 
 echo
 echo "$total_pass passed, $total_fail failed"
