@@ -179,7 +179,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
                       binary ? "binary" : "text", mode);
       return LUA_ERRSYNTAX;  /* as lua_load */
     }
-    shoalP_push(L, v);
+    shoalP_push(L, v, 0);
     return LUA_OK;
   }
   if (e != NULL) drop(e);  /* the file changed */
@@ -219,7 +219,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   }
   pthread_cond_broadcast(&parsed);
   pthread_mutex_unlock(&lock);
-  if (v != NULL) shoalP_push(L, v);
+  if (v != NULL) shoalP_push(L, v, 0);
   return status;
 }
 

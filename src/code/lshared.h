@@ -36,7 +36,7 @@ typedef struct Version Version;
 /* what a VM holds of shared code; one per global_State, made on demand */
 typedef struct Held {
   Version *v;  /* NULL: free slot */
-  unsigned int mark;  /* 'cycle' of the last full mark that found a closure */
+  unsigned int mark;  /* 'cycle' of the last mark that found a closure */
   int conflict;  /* the VM's strings conflict: it runs private copies */
 } Held;
 
@@ -44,7 +44,7 @@ typedef struct ShoalVM {
   Held *held;  /* open addressing on 'v' */
   int sizeheld;  /* power of 2, or 0 */
   int nheld;
-  unsigned int cycle;  /* number of full marks so far */
+  unsigned int cycle;  /* number of full marks started so far */
   int cachemode;  /* SHOAL_CACHE_ON, _EXIST or _OFF */
   struct Pin *pins;  /* functions shared by this VM (lua_sharefunction) */
 } ShoalVM;
@@ -59,11 +59,12 @@ LUAI_FUNC void shoalP_ref (Version *v);
 LUAI_FUNC void shoalP_unref (Version *v);
 LUAI_FUNC void shoalP_setcached (Version *v, int incache);  /* 1: in, 2: retired */
 LUAI_FUNC size_t shoalP_size (const Version *v);
-LUAI_FUNC void shoalP_push (lua_State *L, Version *v);
+LUAI_FUNC void shoalP_push (lua_State *L, Version *v, int env);
 LUAI_FUNC void shoalP_stats (size_t *live, size_t *retired, size_t *retiredbytes,
                              size_t *privatecopies);
 
 /* hooks from the collector and the state (lgc.c, lstate.c) */
+LUAI_FUNC void shoalP_startmark (global_State *g);
 LUAI_FUNC void shoalP_markproto (global_State *g, Proto *p);
 LUAI_FUNC void shoalP_endmark (global_State *g);
 LUAI_FUNC void shoalP_closestate (lua_State *L);

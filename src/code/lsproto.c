@@ -23,6 +23,7 @@
 #include "ldo.h"
 #include "lfunc.h"
 #include "lgc.h"
+#include "llex.h"
 #include "lmem.h"
 #include "lstring.h"
 #include "ltable.h"
@@ -333,6 +334,15 @@ void shoalP_markproto (global_State *g, Proto *p) {
 
 
 /*
+** Start of a mark phase. Marks from a cycle that was cut short (a full
+** collection abandons the cycle in progress) must not count for this one.
+*/
+void shoalP_startmark (global_State *g) {
+  if (g->shoal != NULL) g->shoal->cycle++;
+}
+
+
+/*
 ** End of the atomic phase. After a full mark (kind KGC_INC: incremental
 ** cycles and the major collections of generational mode; young
 ** collections do not visit old closures), every closure over a held Version
@@ -349,9 +359,7 @@ void shoalP_endmark (global_State *g) {
       vm->nheld--;
     }
   }
-  if (vm->nheld < vm->sizeheld / 8) rehash(vm, vm->nheld);  /* shrink */
-  else rehash(vm, vm->nheld);  /* drop the holes of removed entries */
-  vm->cycle++;
+  rehash(vm, vm->nheld);  /* drop the holes left by removed entries */
 }
 
 /* }====================================================== */
@@ -437,11 +445,12 @@ static int conflicts (lua_State *L, Version *v) {
 }
 
 
-static void setglobals (lua_State *L, LClosure *cl) {
-  if (cl->nupvalues >= 1) {  /* as lua_load: globals as first upvalue */
+/* Set upvalue 'env' of 'cl' (if it has one) to L's globals. */
+static void setglobals (lua_State *L, LClosure *cl, int env) {
+  if (env >= 0 && env < cl->nupvalues) {
     const TValue *gt = &hvalue(&G(L)->l_registry)->array[LUA_RIDX_GLOBALS - 1];
-    setobj(L, cl->upvals[0]->v.p, gt);
-    luaC_barrier(L, cl->upvals[0], gt);
+    setobj(L, cl->upvals[env]->v.p, gt);
+    luaC_barrier(L, cl->upvals[env], gt);
   }
 }
 
@@ -524,11 +533,12 @@ static LClosure *pushnewclosure (lua_State *L, int nupvals) {
 
 
 /*
-** Push a closure over 'v' onto L, as lua_load would, taking over the
+** Push a closure over 'v' onto L, with fresh upvalues and L's globals as
+** upvalue 'env' (0 for a main chunk, as lua_load), taking over the
 ** caller's reference to 'v'. Where L's strings conflict with the
 ** constants, the closure gets a private copy of the tree instead.
 */
-void shoalP_push (lua_State *L, Version *v) {
+void shoalP_push (lua_State *L, Version *v, int env) {
   ShoalVM *vm;
   LClosure *cl;
   Held *h;
@@ -555,7 +565,7 @@ void shoalP_push (lua_State *L, Version *v) {
     cl->p = v->root;  /* shared: no barrier, never white */
   }
   luaF_initupvals(L, cl);
-  setglobals(L, cl);
+  setglobals(L, cl, env);
 }
 
 
@@ -615,6 +625,16 @@ LUA_API void lua_sharefunction (lua_State *L, int idx) {
 }
 
 
+/* The upvalue named _ENV; without names (stripped code), the first. */
+static int envindex (const Proto *p) {
+  for (int i = 0; i < p->sizeupvalues; i++) {
+    TString *name = p->upvalues[i].name;
+    if (name != NULL && strcmp(getstr(name), LUA_ENV) == 0) return i;
+  }
+  return (p->sizeupvalues > 0 && p->upvalues[0].name == NULL) ? 0 : -1;
+}
+
+
 LUA_API void lua_clonefunction (lua_State *L, const void *fp) {
   Pin *pin;
   Version *v = NULL;
@@ -630,7 +650,7 @@ LUA_API void lua_clonefunction (lua_State *L, const void *fp) {
                        "(see lua_sharefunction)", fp);
     lua_error(L);
   }
-  shoalP_push(L, v);
+  shoalP_push(L, v, envindex(v->root));
 }
 
 /* }====================================================== */

@@ -1,0 +1,131 @@
+-- cache.lua: the code cache seen from Lua (Shoal only): shoal.cache's
+-- functions, per-VM modes, reload, and old versions freed.
+local T = require "harness"
+local cache = require "shoal.cache"
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir " .. dir))
+local function write (name, text)
+  local f = assert(io.open(name, "w"))
+  f:write(text)
+  f:close()
+end
+local function stats () return cache.stats() end
+
+T.section "stats"
+do
+  local s = stats()
+  for _, k in ipairs{"entries", "bytes", "hits", "misses", "retired", "retired_bytes",
+                     "private_copies", "strings", "string_bytes"} do
+    T.eq(math.type(s[k]), "integer", k .. " is an integer")
+  end
+  T.eq(s.process_mode, os.getenv("SHOAL_CODECACHE") or "on", "process mode from SHOAL_CODECACHE")
+  local a = dir .. "/a.lua"
+  write(a, "return {v = 1}")
+  local before = stats()
+  dofile(a)
+  local s1 = stats()
+  T.eq(s1.misses, before.misses + 1, "first load is a miss")
+  T.eq(s1.entries, before.entries + 1, "first load adds an entry")
+  T.ok(s1.bytes > before.bytes, "entry bytes counted")
+  dofile(a); loadfile(a)
+  local s2 = stats()
+  T.eq(s2.hits, s1.hits + 2, "later loads are hits")
+  T.eq(s2.misses, s1.misses, "no more parses")
+end
+
+T.section "modes"
+do
+  local b = dir .. "/b.lua"
+  write(b, "return 'b'")
+  T.eq(cache.mode(), "on", "default VM mode is on")
+  T.eq(cache.mode("off"), "on", "mode returns the previous mode")
+  local s0 = stats()
+  T.eq(dofile(b), "b", "off: loads work")
+  T.eq(dofile(b), "b", "off: loads work again")
+  local s1 = stats()
+  T.eq(s1.misses + s1.hits, s0.misses + s0.hits, "off: the cache is not used")
+  T.eq(cache.mode("exist"), "off", "switch to exist")
+  T.eq(dofile(b), "b", "exist: uncached file loads")
+  T.eq(stats().entries, s1.entries, "exist: nothing added")
+  T.eq(dofile(dir .. "/a.lua").v, 1, "exist: cached file loads")
+  T.eq(stats().hits, s1.hits + 1, "exist: cached file is a hit")
+  T.eq(cache.mode("on"), "exist", "back to on")
+  T.err("bad argument #1 to 'shoal.cache.mode' (invalid option 'sometimes')", cache.mode, "bad mode", "sometimes")
+  T.err("bad argument #1 to 'shoal.cache.mode' (string expected, got table)", cache.mode, "mode not a string", {})
+  T.eq(cache.mode(), "on", "VM usable after bad mode")
+end
+
+T.section "reload and clear"
+do
+  local c = dir .. "/c.lua"
+  write(c, "return function () return 'one' end")
+  local f1 = dofile(c)
+  T.eq(cache.reload(c), 1, "reload drops the entry")
+  T.eq(cache.reload(c), 0, "nothing left to drop")
+  T.eq(stats().retired, 1, "dropped version retired, still used by f1")
+  local m = stats().misses
+  local f2 = dofile(c)
+  T.eq(stats().misses, m + 1, "after reload, the next load parses")
+  T.eq(f1(), "one", "old closure still runs")
+  f1 = nil
+  collectgarbage()
+  T.eq(stats().retired, 0, "retired version freed with its last closure")
+  T.eq(f2(), "one", "current version still runs")
+  T.err("bad argument #1 to 'shoal.cache.reload' (string expected, got no value)", cache.reload, "reload without path")
+  T.eq(cache.reload(dir .. "/none.lua"), 0, "reload of an unknown file")
+  T.ok(cache.clear() >= 2, "clear drops every entry")
+  T.eq(stats().entries, 0, "no entries after clear")
+  T.eq(f2(), "one", "closures survive clear")
+  f2 = nil
+  collectgarbage()
+  -- left retired: the files still running (this one and the harness)
+  running = stats().retired
+  T.ok(running <= 2, "nothing retired once unused")
+end
+
+T.section "edits"
+do
+  local e = dir .. "/e.lua"
+  write(e, "return function () return 1 end")
+  local old = dofile(e)
+  write(e, "return function () return 2 + 0 end")
+  local new = dofile(e)
+  T.eq(old(), 1, "old closure keeps old code")
+  T.eq(new(), 2, "edited file: new code")
+  T.eq(stats().retired, running + 1, "old version retired while used")
+  old = nil
+  collectgarbage()
+  T.eq(stats().retired, running, "old version freed")
+  local s = stats()
+  write(e, "return function () return 333 + 0 end")
+  T.eq(dofile(e)(), 333, "another edit")
+  T.eq(stats().misses, s.misses + 1, "edit is a miss")
+  T.eq(stats().retired, running + 1, "the version 'new' uses is retired")
+  new = nil
+  collectgarbage()
+  T.eq(stats().retired, running, "no version left behind")
+end
+
+T.section "coroutines and generational mode"
+do
+  local g = dir .. "/g.lua"
+  write(g, "return function (n) for i = 1, n do coroutine.yield(i) end return 'done' end")
+  local co = coroutine.wrap(dofile(g))
+  T.eq(co(3), 1, "coroutine over cached code")
+  cache.reload(g)
+  collectgarbage()
+  T.eq(stats().retired, running + 1, "suspended coroutine keeps its version")
+  T.eq(co(), 2, "and resumes it")
+  T.eq(co(), 3, "to the end")
+  T.eq(co(), "done", "finished")
+  co = nil
+  collectgarbage("generational")
+  collectgarbage()
+  T.eq(stats().retired, running, "freed by a major collection")
+  collectgarbage("incremental")
+end
+
+os.execute("rm -rf " .. dir)
+T.done()

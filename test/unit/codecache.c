@@ -1,0 +1,272 @@
+/*
+** codecache.c
+** Shared code across VMs and threads: the code cache (one parse per file,
+** however many threads load it at once), lua_sharefunction and
+** lua_clonefunction, string identity between shared constants and strings
+** a VM makes at run time, and the freeing of old versions.
+*/
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shoal.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+#include "t.h"
+
+#define NTHREADS	8
+#define NVMS		10
+
+static char dir[] = "/tmp/shoal-codecache-XXXXXX";
+static char common[256];
+static pthread_barrier_t start;
+
+
+static void writefile (const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+}
+
+
+static lua_State *newvm (void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  return L;
+}
+
+
+/* Run 'code' in L; the integer it returns, or -1 on error (printed). */
+static lua_Integer run (lua_State *L, const char *code) {
+  lua_Integer r = -1;
+  if (luaL_dostring(L, code) == LUA_OK) r = lua_tointeger(L, -1);
+  else printf("# error: %s\n", lua_tostring(L, -1));
+  lua_settop(L, 0);
+  return r;
+}
+
+
+static lua_Integer stat (lua_State *L, const char *field) {
+  char code[128];
+  snprintf(code, sizeof code, "return require('shoal.cache').stats().%s", field);
+  return run(L, code);
+}
+
+
+typedef struct Job {
+  int id;
+  int good;
+  char own[256];
+} Job;
+
+
+/* Each VM loads the common file and the thread's own, at the same time
+   as every other thread, and checks what the code computes. */
+static void *worker (void *arg) {
+  Job *job = arg;
+  pthread_barrier_wait(&start);
+  for (int i = 0; i < NVMS; i++) {
+    lua_State *L = newvm();
+    int ok = 1;
+    if (luaL_dofile(L, common) != LUA_OK) ok = 0;
+    else {
+      lua_pushstring(L, "na");
+      lua_pushstring(L, "me");
+      lua_concat(L, 2);  /* a key made at run time ... */
+      lua_gettable(L, -2);  /* ... finds the constant key of the module */
+      ok = lua_tointeger(L, -1) == 42;
+      lua_getfield(L, -2, "sum");
+      lua_pushinteger(L, job->id);
+      ok = ok && lua_pcall(L, 1, 1, 0) == LUA_OK &&
+           lua_tointeger(L, -1) == 5050 + job->id;
+    }
+    lua_settop(L, 0);
+    ok = ok && luaL_dofile(L, job->own) == LUA_OK &&
+         lua_tointeger(L, -1) == job->id * 3;
+    lua_close(L);
+    job->good += ok;
+  }
+  return NULL;
+}
+
+
+static void test_threads (void) {
+  pthread_t th[NTHREADS];
+  Job jobs[NTHREADS];
+  lua_State *L;
+  snprintf(common, sizeof common, "%s/common.lua", dir);
+  writefile(common,
+    "local M = {name = 42}\n"
+    "function M.sum (x) local s = 0 for i = 1, 100 do s = s + i end return s + x end\n"
+    "return M\n");
+  pthread_barrier_init(&start, NULL, NTHREADS);
+  for (int i = 0; i < NTHREADS; i++) {
+    char text[64];
+    jobs[i].id = i;
+    jobs[i].good = 0;
+    snprintf(jobs[i].own, sizeof jobs[i].own, "%s/own%d.lua", dir, i);
+    snprintf(text, sizeof text, "local x = %d return x * 3", i);
+    writefile(jobs[i].own, text);
+  }
+  for (int i = 0; i < NTHREADS; i++)
+    T_EQI(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
+  for (int i = 0; i < NTHREADS; i++) {
+    T_EQI(pthread_join(th[i], NULL), 0);
+    T_EQI(jobs[i].good, NVMS);
+  }
+  pthread_barrier_destroy(&start);
+  L = newvm();
+  T_EQI(stat(L, "misses"), 1 + NTHREADS);  /* exactly one parse per file */
+  T_EQI(stat(L, "hits"), 2 * NTHREADS * NVMS - (1 + NTHREADS));
+  T_EQI(stat(L, "entries"), 1 + NTHREADS);
+  T_EQI(stat(L, "retired"), 0);
+  lua_close(L);
+}
+
+
+/* An edited file is reloaded; the old version is freed with its last closure. */
+static void test_reload (void) {
+  char path[256], code[1024];
+  lua_State *L = newvm(), *L2 = newvm();
+  snprintf(path, sizeof path, "%s/edit.lua", dir);
+  writefile(path, "return function () return 1 end");
+  snprintf(code, sizeof code, "f1 = dofile('%s') return f1()", path);
+  T_EQI(run(L, code), 1);
+  T_EQI(run(L2, code), 1);  /* L2 holds the first version too */
+  writefile(path, "return function () return 2 + 0 end");  /* new size */
+  snprintf(code, sizeof code, "f2 = dofile('%s') return f2()", path);
+  T_EQI(run(L, code), 2);
+  T_EQI(stat(L, "retired"), 1);  /* version 1: still used by f1 */
+  T_EQI(run(L, "f1 = nil return 0"), 0);
+  lua_gc(L, LUA_GCCOLLECT);  /* from C: no stale register keeps f1 alive */
+  T_EQI(stat(L, "retired"), 1);  /* and by L2 */
+  lua_close(L2);  /* closing a VM releases what it holds */
+  T_EQI(stat(L, "retired"), 0);
+  T_EQI(run(L, "return f2()"), 2);
+  /* reload(path) drops the entry: the next load parses again */
+  snprintf(code, sizeof code,
+    "local c = require 'shoal.cache' local m = c.stats().misses "
+    "assert(c.reload('%s') == 1) dofile('%s') return c.stats().misses - m",
+    path, path);
+  T_EQI(run(L, code), 1);
+  /* generational mode: majors release too */
+  snprintf(code, sizeof code,
+    "collectgarbage('generational') f2 = nil "
+    "require('shoal.cache').reload('%s') return 0", path);
+  T_EQI(run(L, code), 0);
+  T_EQI(stat(L, "retired"), 1);
+  lua_gc(L, LUA_GCCOLLECT);  /* a major collection */
+  T_EQI(stat(L, "retired"), 0);
+  lua_close(L);
+}
+
+
+static int sumup (lua_State *L) {  /* a C function: cannot be shared */
+  lua_pushinteger(L, 0);
+  return 1;
+}
+
+
+static int share_at_top (lua_State *L) {
+  lua_sharefunction(L, 1);
+  return 0;
+}
+
+
+static int clone_pointer (lua_State *L) {
+  lua_clonefunction(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+
+static void test_share_clone (void) {
+  lua_State *A = newvm(), *B = newvm();
+  const void *fp;
+  T_EQI(luaL_loadstring(A,
+    "local n = 0\n"
+    "return function (k) n = n + 1; return (tag or '') .. k .. n end"), LUA_OK);
+  T_EQI(lua_pcall(A, 0, 1, 0), LUA_OK);  /* the inner function, with upvalue n */
+  lua_sharefunction(A, -1);
+  fp = lua_topointer(A, -1);
+  lua_sharefunction(A, -1);  /* sharing twice is harmless */
+  lua_setglobal(A, "f");
+  lua_clonefunction(B, fp);
+  T_EQI(lua_type(B, -1), LUA_TFUNCTION);
+  lua_setglobal(B, "g");
+  /* a fresh upvalue ('n' is nil: arithmetic error), B's globals as _ENV */
+  T_EQI(run(B, "local ok, e = pcall(g, 'x') return ok and 1 or 0"), 0);
+  T_EQI(run(A, "return 1"), 1);  /* A's own function still works */
+  lua_getglobal(A, "f");
+  lua_pushstring(A, "k");
+  T_EQI(lua_pcall(A, 1, 1, 0), LUA_OK);
+  T_EQS(lua_tostring(A, -1), "k1");
+  lua_pop(A, 1);
+  /* B's clone runs with B's globals and its own upvalue */
+  T_EQI(run(B, "tag = 'B' local name, n = debug.getupvalue(g, 1) "
+               "debug.setupvalue(g, 1, 10) "
+               "return (name == 'n' and n == nil and g('k') == 'Bk11') and 1 or 0"), 1);
+  /* error paths: a clear error, and the VM stays usable */
+  lua_pushcfunction(B, share_at_top);
+  lua_pushcfunction(B, sumup);
+  T_EQI(lua_pcall(B, 1, 0, 0), LUA_ERRRUN);
+  T_EQS(lua_tostring(B, -1), "lua_sharefunction: expected a Lua function, got a C function");
+  lua_pop(B, 1);
+  lua_pushcfunction(B, share_at_top);
+  lua_pushinteger(B, 7);
+  T_EQI(lua_pcall(B, 1, 0, 0), LUA_ERRRUN);
+  T_EQS(lua_tostring(B, -1), "lua_sharefunction: expected a Lua function, got number");
+  lua_pop(B, 1);
+  lua_pushcfunction(B, clone_pointer);
+  lua_getglobal(B, "g");  /* a Lua function, but one that was never shared */
+  lua_pushlightuserdata(B, (void *)lua_topointer(B, -1));
+  lua_remove(B, -2);
+  T_EQI(lua_pcall(B, 1, 1, 0), LUA_ERRRUN);
+  T_OK(strstr(lua_tostring(B, -1), "is not a shared function") != NULL);
+  lua_pop(B, 1);
+  T_EQI(run(B, "return 40 + 2"), 42);
+  lua_close(B);
+  lua_close(A);  /* closing the owner releases its pin */
+}
+
+
+/* A VM that made a string at run time before shared code with the same
+   constant existed gets a private copy, and stays correct. */
+static void test_conflict (void) {
+  char path[256], code[1024];
+  lua_State *early = newvm(), *first = newvm();
+  snprintf(path, sizeof path, "%s/conflict.lua", dir);
+  writefile(path, "return function (t) return t.zq_unique_key_17 end");
+  T_EQI(run(early, "T = {} T[string.format('zq_unique_%s_%d', 'key', 17)] = 5 return 0"), 0);
+  snprintf(code, sizeof code, "return dofile('%s')(T)", path);
+  T_EQI(run(first, "T = {} return 0"), 0);
+  T_EQI(run(first, code), 0);  /* 'first' parses and shares it: nil */
+  /* the key 'first' makes now is the shared constant itself */
+  T_EQI(run(first, "T.zq_unique_key_17 = 6 return 0"), 0);
+  T_EQI(run(first, code), 6);
+  T_EQI(run(early, code), 5);  /* its own key still matches */
+  T_EQI(stat(early, "private_copies"), 1);
+  lua_close(early);
+  lua_close(first);
+}
+
+
+int main (void) {
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_threads();
+  test_reload();
+  test_share_clone();
+  test_conflict();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+  return t_done();
+}
