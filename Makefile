@@ -1,6 +1,7 @@
 # Shoal: Lua 5.4.7 (fetched, verified) built twice, stock and patched.
 #   make                 build build/stock and build/shoal
 #   make test            run every test (SAN=address|thread for sanitizers,
+#                        SAN=hardmem for a collection at every GC check,
 #                        VALGRIND=1 to run the Lua suites under valgrind)
 #   make bench [B=name]  benchmarks, stock against Shoal
 #   make lua-work        patched Lua as a git working tree (lua/work)
@@ -19,9 +20,11 @@ PENLIGHT_TGZ := $(CACHE)/lua-penlight-1.14.0.tar.gz
 CC := gcc
 SAN_FLAGS_address := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_FLAGS_thread := -fsanitize=thread
+# not a sanitizer: a full collection at every point where Lua may collect
+SAN_FLAGS_hardmem := -DHARDMEMTESTS
 ifneq ($(SAN),)
 ifeq ($(SAN_FLAGS_$(SAN)),)
-$(error SAN must be address or thread, not '$(SAN)')
+$(error SAN must be address, thread or hardmem, not '$(SAN)')
 endif
 OPT := -O1 -g $(SAN_FLAGS_$(SAN))
 else

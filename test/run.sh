@@ -90,8 +90,16 @@ for f in test/compat/*.lua; do
 done
 
 echo "shared code (test/code), on shoal"
+# unprivileged: root reads a file whatever its mode
+unpriv=()
+if [ "$(id -u)" = 0 ]; then unpriv=(setpriv --reuid=nobody --regid=nogroup --clear-groups); fi
+for b in stock shoal; do
+  group "$b/unreadable" "$log/code-$b-unreadable.log" "${unpriv[@]}" env LUA_PATH='test/compat/?.lua' \
+    "$O/$b/bin/lua" test/code/unreadable.lua
+done
 for f in test/code/*.lua; do
   n=$(basename "$f" .lua)
+  [ "$n" = unreadable ] && continue
   group "shoal/$n" "$log/code-$n.log" env LUA_PATH='test/compat/?.lua' \
     "${vg[@]}" "$O/shoal/bin/lua" "$f"
 done

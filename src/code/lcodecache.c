@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +40,8 @@ typedef struct Entry {
   int loading;  /* a thread is parsing it; 'v' not yet set */
   int binary;  /* a precompiled chunk */
   struct stat id;  /* identity when parsed */
+  int racy;  /* changed too recently for 'id' to tell all changes */
+  uint64_t sum;  /* if racy: checksum of the content */
   Version *v;  /* one reference */
   struct Entry *next;
 } Entry;
@@ -78,6 +82,47 @@ static int sameid (const struct stat *a, const struct stat *b) {
          a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
          a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
          a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+
+/*
+** File timestamps are coarse (a clock tick or more): a file changed again
+** within the tick of the change 'id' saw keeps its times. So while a file's
+** last change is under RACYSECS old, its identity alone does not prove it
+** unchanged, and hits also compare a checksum of its content (git calls
+** such index entries "racily clean").
+*/
+#define RACYSECS	2
+
+static int isracy (const struct stat *st) {
+  return time(NULL) - st->st_ctim.tv_sec < RACYSECS;
+}
+
+
+/* FNV-1a of the file's content; 0 if it cannot be read. */
+static uint64_t checksum (const char *path) {
+  unsigned char buff[4096];
+  uint64_t h = 14695981039346656037u;
+  size_t n;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return 0;
+  while ((n = fread(buff, 1, sizeof buff, f)) > 0) {
+    for (size_t i = 0; i < n; i++) h = (h ^ buff[i]) * 1099511628211u;
+  }
+  if (ferror(f)) h = 0;
+  fclose(f);
+  return h;
+}
+
+
+/* Is the file as entry 'e' parsed it? (Under 'lock'.) */
+static int unchanged (Entry *e, const struct stat *st) {
+  if (!sameid(&e->id, st)) return 0;
+  if (e->racy) {
+    if (checksum(e->path) != e->sum) return 0;
+    if (!isracy(st)) e->racy = 0;  /* settled: any later change shows in 'id' */
+  }
+  return 1;
 }
 
 
@@ -166,7 +211,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   pthread_mutex_lock(&lock);
   while ((e = find(path, filename)) != NULL && e->loading)
     pthread_cond_wait(&parsed, &lock);  /* someone is parsing it */
-  if (e != NULL && (pmode == MODE_TRUST || sameid(&e->id, &st))) {
+  if (e != NULL && (pmode == MODE_TRUST || unchanged(e, &st))) {
     int binary = e->binary;
     v = e->v;
     shoalP_ref(v);
@@ -203,6 +248,8 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   misses++;
   pthread_mutex_unlock(&lock);
   e->binary = isbinary(path);
+  e->racy = isracy(&st);
+  if (e->racy) e->sum = checksum(path);  /* before the parse reads it */
   status = parse(L, filename, mode, load, &v);
   pthread_mutex_lock(&lock);
   if (v != NULL) {

@@ -85,10 +85,15 @@ typedef struct Copy {
 } Copy;
 
 
+static void copybytes (void *dst, const void *src, size_t n) {
+  if (n > 0) memcpy(dst, src, n);  /* empty arrays may be NULL */
+}
+
+
 static void *take (Copy *c, const void *src, size_t size) {
   void *p = c->next;
   c->next += ALIGN(size);
-  if (src != NULL && size > 0) memcpy(p, src, size);
+  if (src != NULL) copybytes(p, src, size);
   return p;
 }
 
@@ -479,7 +484,7 @@ static void localize (lua_State *L, Proto *f, const Proto *s) {
   f->source = localstr(L, f, s->source);
   f->code = luaM_newvectorchecked(L, s->sizecode, Instruction);
   f->sizecode = s->sizecode;
-  memcpy(f->code, s->code, s->sizecode * sizeof(Instruction));
+  copybytes(f->code, s->code, s->sizecode * sizeof(Instruction));
   f->k = luaM_newvectorchecked(L, s->sizek, TValue);
   f->sizek = s->sizek;
   for (i = 0; i < s->sizek; i++) setnilvalue(&f->k[i]);
@@ -508,11 +513,11 @@ static void localize (lua_State *L, Proto *f, const Proto *s) {
   }
   f->lineinfo = luaM_newvectorchecked(L, s->sizelineinfo, ls_byte);
   f->sizelineinfo = s->sizelineinfo;
-  memcpy(f->lineinfo, s->lineinfo, s->sizelineinfo * sizeof(ls_byte));
+  copybytes(f->lineinfo, s->lineinfo, s->sizelineinfo * sizeof(ls_byte));
   f->abslineinfo = luaM_newvectorchecked(L, s->sizeabslineinfo, AbsLineInfo);
   f->sizeabslineinfo = s->sizeabslineinfo;
-  memcpy(f->abslineinfo, s->abslineinfo,
-         s->sizeabslineinfo * sizeof(AbsLineInfo));
+  copybytes(f->abslineinfo, s->abslineinfo,
+            s->sizeabslineinfo * sizeof(AbsLineInfo));
   f->locvars = luaM_newvectorchecked(L, s->sizelocvars, LocVar);
   f->sizelocvars = s->sizelocvars;
   for (i = 0; i < s->sizelocvars; i++) {

@@ -136,6 +136,11 @@ do
   T.eq(select(2, loadfile(mod)), "cannot open " .. mod .. ": No such file or directory", "removed file")
   write(mod, "return 333")
   T.eq(dofile(mod), 333, "recreated file")
+  -- same size, same inode, at once: the timestamps may not have moved
+  for i = 4, 9 do
+    write(mod, "return " .. i .. i .. i)
+    T.eq(dofile(mod), i * 111, "same-size edit " .. i)
+  end
 end
 
 T.section "require"
