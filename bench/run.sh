@@ -30,7 +30,9 @@ fi
 {
   echo "| benchmark | measure | stock | shoal | shoal/stock |"
   echo "|---|---|---|---|---|"
-  cat build/bench/*.md
+  for name in $(awk '!/^#/ && NF {print $1}' bench/list); do
+    [ -e "build/bench/$name.md" ] && cat "build/bench/$name.md"
+  done
 } > build/bench/results.md.tmp
 mv build/bench/results.md.tmp build/bench/results.md
 echo "results: build/bench/*.json, table: build/bench/results.md" >&2

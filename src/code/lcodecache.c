@@ -43,12 +43,14 @@ typedef struct Entry {
   int racy;  /* changed too recently for 'id' to tell all changes */
   uint64_t sum;  /* if racy: checksum of the content */
   Version *v;  /* one reference */
-  struct Entry *next;
+  size_t hash;  /* of 'path' */
+  struct Entry *next;  /* in its bucket */
 } Entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t parsed = PTHREAD_COND_INITIALIZER;
-static Entry *entries;  /* a list: loads are rare next to everything else */
+static Entry **buckets;  /* chained hash table on the path */
+static size_t nbuckets, nentries;  /* nbuckets: 0 or a power of 2 */
 static size_t hits, misses;
 
 
@@ -142,18 +144,55 @@ static int isbinary (const char *path) {
 }
 
 
+static size_t hashpath (const char *path) {
+  size_t h = 14695981039346656037u;
+  for (; *path; path++) h = (h ^ (unsigned char)*path) * 1099511628211u;
+  return h;
+}
+
+
 static Entry *find (const char *path, const char *name) {
-  Entry *e;
-  for (e = entries; e != NULL; e = e->next)
-    if (strcmp(e->path, path) == 0 && strcmp(e->name, name) == 0) break;
+  Entry *e = NULL;
+  if (nbuckets > 0) {
+    size_t h = hashpath(path);
+    for (e = buckets[h & (nbuckets - 1)]; e != NULL; e = e->next)
+      if (e->hash == h && strcmp(e->path, path) == 0 &&
+          strcmp(e->name, name) == 0) break;
+  }
   return e;
 }
 
 
+/* Add 'e' (under 'lock'); 0 if the table cannot grow. */
+static int link_entry (Entry *e) {
+  if (nentries >= nbuckets) {  /* keep chains short */
+    size_t n = nbuckets ? 2 * nbuckets : 64;
+    Entry **b = calloc(n, sizeof(Entry *));
+    if (b == NULL) return 0;
+    for (size_t i = 0; i < nbuckets; i++) {
+      for (Entry *x = buckets[i], *next; x != NULL; x = next) {
+        next = x->next;
+        x->next = b[x->hash & (n - 1)];
+        b[x->hash & (n - 1)] = x;
+      }
+    }
+    free(buckets);
+    buckets = b;
+    nbuckets = n;
+  }
+  e->hash = hashpath(e->path);
+  e->next = buckets[e->hash & (nbuckets - 1)];
+  buckets[e->hash & (nbuckets - 1)] = e;
+  nentries++;
+  return 1;
+}
+
+
 static void unlink_entry (Entry *e) {
-  Entry **p = &entries;
+  Entry **p = &buckets[e->hash & (nbuckets - 1)];
   while (*p != e) p = &(*p)->next;
   *p = e->next;
+  nentries--;
 }
 
 
@@ -234,17 +273,18 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
     return load(L, filename, mode);
   }
   e = calloc(1, sizeof(Entry));
-  if (e == NULL || (e->name = strdup(filename)) == NULL) {
+  if (e != NULL) {
+    e->path = path;
+    e->loading = 1;
+    e->id = st;
+  }
+  if (e == NULL || (e->name = strdup(filename)) == NULL || !link_entry(e)) {
     pthread_mutex_unlock(&lock);
+    if (e != NULL) free(e->name);
     free(e);
     free(path);
     return load(L, filename, mode);
   }
-  e->path = path;
-  e->loading = 1;
-  e->id = st;
-  e->next = entries;
-  entries = e;
   misses++;
   pthread_mutex_unlock(&lock);
   e->binary = isbinary(path);
@@ -277,6 +317,24 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
 ** =======================================================
 */
 
+/* Drop every ready entry of 'path' (every one if NULL); how many. */
+static lua_Integer dropall (const char *path) {
+  lua_Integer n = 0;
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < nbuckets; i++) {
+    for (Entry *e = buckets[i], *next; e != NULL; e = next) {
+      next = e->next;
+      if (!e->loading && (path == NULL || strcmp(e->path, path) == 0)) {
+        drop(e);
+        n++;
+      }
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return n;
+}
+
+
 static int cache_mode (lua_State *L) {
   static const char *const modes[] = {"on", "exist", "off", NULL};
   ShoalVM *vm = shoalP_vm(L);
@@ -289,17 +347,7 @@ static int cache_mode (lua_State *L) {
 
 
 static int cache_clear (lua_State *L) {
-  lua_Integer n = 0;
-  pthread_mutex_lock(&lock);
-  for (Entry *e = entries, *next; e != NULL; e = next) {
-    next = e->next;
-    if (!e->loading) {
-      drop(e);
-      n++;
-    }
-  }
-  pthread_mutex_unlock(&lock);
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, dropall(NULL));
   return 1;
 }
 
@@ -308,16 +356,7 @@ static int cache_reload (lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   char *path = realpath(name, NULL);
   const char *key = (path != NULL) ? path : name;
-  lua_Integer n = 0;
-  pthread_mutex_lock(&lock);
-  for (Entry *e = entries, *next; e != NULL; e = next) {
-    next = e->next;
-    if (!e->loading && strcmp(e->path, key) == 0) {
-      drop(e);
-      n++;
-    }
-  }
-  pthread_mutex_unlock(&lock);
+  lua_Integer n = dropall(key);
   free(path);
   lua_pushinteger(L, n);
   return 1;
@@ -331,14 +370,16 @@ static void setfield (lua_State *L, const char *k, lua_Integer v) {
 
 
 static int cache_stats (lua_State *L) {
-  size_t nentries = 0, bytes = 0, nhits, nmisses, nlive, retired, rbytes;
+  size_t ready = 0, bytes = 0, nhits, nmisses, nlive, retired, rbytes;
   size_t priv, nstr, strbytes;
   static const char *const pmodes[] = {"on", "off", "trust"};
   pthread_mutex_lock(&lock);
-  for (Entry *e = entries; e != NULL; e = e->next) {
-    if (!e->loading) {
-      nentries++;
-      bytes += shoalP_size(e->v);
+  for (size_t i = 0; i < nbuckets; i++) {
+    for (Entry *e = buckets[i]; e != NULL; e = e->next) {
+      if (!e->loading) {
+        ready++;
+        bytes += shoalP_size(e->v);
+      }
     }
   }
   nhits = hits;
@@ -347,7 +388,7 @@ static int cache_stats (lua_State *L) {
   shoalP_stats(&nlive, &retired, &rbytes, &priv);
   shoalS_stats(&nstr, &strbytes);
   lua_createtable(L, 0, 10);
-  setfield(L, "entries", (lua_Integer)nentries);
+  setfield(L, "entries", (lua_Integer)ready);
   setfield(L, "bytes", (lua_Integer)bytes);
   setfield(L, "hits", (lua_Integer)nhits);
   setfield(L, "misses", (lua_Integer)nmisses);
