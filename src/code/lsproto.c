@@ -355,17 +355,30 @@ void shoalP_startmark (global_State *g) {
 */
 void shoalP_endmark (global_State *g) {
   ShoalVM *vm = g->shoal;
+  Held *old;
+  int oldsize, keep = 0;
   if (vm == NULL || g->gckind != KGC_INC) return;
-  for (int i = 0; i < vm->sizeheld; i++) {
-    Held *h = &vm->held[i];
-    if (h->v != NULL && h->mark != vm->cycle) {
-      shoalP_unref(h->v);
-      h->v = NULL;
-      vm->nheld--;
-    }
+  for (int i = 0; i < vm->sizeheld; i++)
+    keep += (vm->held[i].v != NULL && vm->held[i].mark == vm->cycle);
+  if (keep == vm->nheld) return;  /* all in use */
+  old = vm->held;
+  oldsize = vm->sizeheld;
+  vm->held = NULL;  /* build the table of kept entries aside ... */
+  vm->sizeheld = 0;
+  if (!rehash(vm, keep)) {  /* ... or, without memory, keep all for now */
+    vm->held = old;
+    vm->sizeheld = oldsize;
+    return;
   }
-  rehash(vm, vm->nheld);  /* drop the holes left by removed entries */
+  for (int i = 0; i < oldsize; i++) {
+    Held *h = &old[i];
+    if (h->v == NULL) continue;
+    if (h->mark == vm->cycle) putheld(vm, h);
+    else shoalP_unref(h->v);  /* no closure over it in this VM */
+  }
+  free(old);
 }
+
 
 /* }====================================================== */
 
