@@ -213,22 +213,27 @@ static int vmmode (lua_State *L) {
 }
 
 
-/* Parse 'filename' in a fresh state and share the result. */
-static int parse (lua_State *L, const char *filename, const char *mode,
-                  shoal_Loader load, Version **v) {
+/*
+** Parse 'filename' in a fresh state and share the result in '*v'. On
+** error, '*msg' is stock Lua's message (malloc'ed). Nothing here touches
+** L: the caller must publish its entry before anything can throw in L.
+** Status -1: parsed but no memory to share it (or no state to parse in).
+*/
+static int parse (const char *filename, const char *mode, shoal_Loader load,
+                  Version **v, char **msg) {
   lua_State *P = luaL_newstate();
   int status;
   *v = NULL;
-  if (P == NULL) return load(L, filename, mode);  /* no memory for it */
+  *msg = NULL;
+  if (P == NULL) return -1;
   status = load(P, filename, mode);
   if (status == LUA_OK) {
     const LClosure *cl = clLvalue(s2v(P->top.p - 1));
     *v = shoalP_newversion(P, cl->p);
-    if (*v == NULL) status = -1;  /* no memory to share it */
+    if (*v == NULL) status = -1;
   }
-  else lua_pushstring(L, lua_tostring(P, -1));  /* stock Lua's error */
+  else if ((*msg = strdup(lua_tostring(P, -1))) == NULL) status = -1;
   lua_close(P);
-  if (status == -1) return load(L, filename, mode);
   return status;
 }
 
@@ -236,7 +241,7 @@ static int parse (lua_State *L, const char *filename, const char *mode,
 int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
                       shoal_Loader load) {
   int pmode = processmode(), vmode = vmmode(L), status;
-  char *path;
+  char *path, *msg;
   struct stat st;
   Entry *e;
   Version *v;
@@ -290,7 +295,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   e->binary = isbinary(path);
   e->racy = isracy(&st);
   if (e->racy) e->sum = checksum(path);  /* before the parse reads it */
-  status = parse(L, filename, mode, load, &v);
+  status = parse(filename, mode, load, &v, &msg);
   pthread_mutex_lock(&lock);
   if (v != NULL) {
     e->v = v;
@@ -306,7 +311,13 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   }
   pthread_cond_broadcast(&parsed);
   pthread_mutex_unlock(&lock);
+  if (status == -1)  /* could not parse or share apart: load as stock */
+    return load(L, filename, mode);
   if (v != NULL) shoalP_push(L, v, 0);
+  else {
+    lua_pushstring(L, msg);  /* (a memory error here loses 'msg') */
+    free(msg);
+  }
   return status;
 }
 
