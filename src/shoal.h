@@ -41,4 +41,19 @@ LUA_API const char *(shoal_release) (void);
 LUA_API void (lua_sharefunction) (lua_State *L, int idx);
 LUA_API void (lua_clonefunction) (lua_State *L, const void *fp);
 
+
+
+/*
+** Frozen data (src/frozen). lua_freeze takes the graph reachable from the
+** table at 'idx' out of the collector and makes it read-only (nogc("open")),
+** raising an error, with nothing frozen, for what cannot be frozen;
+** lua_thaw gives back the graph frozen with that table as root
+** (nogc("close")); lua_isfrozen tells whether the value at 'idx' is frozen;
+** lua_frozenstats gives the number and the bytes of frozen objects.
+*/
+LUA_API void (lua_freeze) (lua_State *L, int idx);
+LUA_API void (lua_thaw) (lua_State *L, int idx);
+LUA_API int (lua_isfrozen) (lua_State *L, int idx);
+LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
+
 #endif

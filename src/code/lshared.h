@@ -14,14 +14,19 @@
 
 
 /*
-** A shared object has no color bits, so no collector ever sees it as white
-** (never marked, traversed or barriered), is on no VM's lists (never swept),
-** and is old forever. Bit 7 of 'marked' (TESTBIT, used only by Lua's own
-** test library) tells it apart from a VM's fixed objects.
+** Objects out of the collector's reach: shared (owned by the process) and
+** frozen (owned by one VM, lfrozen.c). Neither has color bits, so no
+** collector ever sees them white (never marked, traversed or barriered);
+** neither is on the collector's lists (never swept). Bit 7 of 'marked'
+** (TESTBIT, used only by Lua's own test library) tells them apart from a
+** VM's fixed objects, and the age bits tell them apart from each other.
+** (The collector reads the age of no object it does not own.)
 */
 #define SHAREDBIT	7
-#define isshared(o)	testbit((o)->marked, SHAREDBIT)
-#define SHAREDMARK	cast_byte(bitmask(SHAREDBIT) | 4)	/* 4 is G_OLD */
+#define SHAREDMARK	cast_byte(bitmask(SHAREDBIT) | 4)  /* age G_OLD */
+#define FROZENMARK	cast_byte(bitmask(SHAREDBIT) | 7)  /* age unused by Lua */
+#define isshared(o)	((o)->marked == SHAREDMARK)
+#define isfrozen(o)	(((o)->marked & FROZENMARK) == FROZENMARK)
 
 
 /* strings: process-wide, immutable, never freed before the process ends */
@@ -47,6 +52,7 @@ typedef struct ShoalVM {
   unsigned int cycle;  /* number of full marks started so far */
   int cachemode;  /* SHOAL_CACHE_ON, _EXIST or _OFF */
   struct Pin *pins;  /* functions shared by this VM (lua_sharefunction) */
+  struct Frozen *frozen;  /* frozen graphs (lfrozen.c) */
 } ShoalVM;
 
 #define SHOAL_CACHE_ON		0
@@ -62,6 +68,10 @@ LUAI_FUNC size_t shoalP_size (const Version *v);
 LUAI_FUNC void shoalP_push (lua_State *L, Version *v, int env);
 LUAI_FUNC void shoalP_stats (size_t *live, size_t *retired, size_t *retiredbytes,
                              size_t *privatecopies);
+
+/* frozen data (lfrozen.c): the closures whose upvalues are roots */
+LUAI_FUNC int shoalF_closures (global_State *g, LClosure *const **cl);
+LUAI_FUNC void shoalF_closestate (lua_State *L);
 
 /* hooks from the collector and the state (lgc.c, lstate.c) */
 LUAI_FUNC void shoalP_startmark (global_State *g);

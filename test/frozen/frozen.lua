@@ -1,0 +1,270 @@
+-- frozen.lua: nogc (Shoal only): freezing, read-only enforcement, refusals
+-- with their paths, sharing between graphs, weak tables, functions with
+-- upvalues across collections, coroutines, both collector modes.
+local T = require "harness"
+
+local mode = ...  -- "incremental" or "generational"
+collectgarbage(mode or "incremental")
+T.section(mode or "incremental")
+
+local function check_err (want, f, name, ...)
+  T.err({pattern = "^[^:]*:%d+: " .. want:gsub("[%(%)%.%[%]%-%+%*%?%^%$]", "%%%0") .. "$"}, f, name, ...)
+end
+
+T.section "nogc basics"
+do
+  local n0, c0 = nogc("len"), nogc("count")
+  T.eq(math.type(n0), "integer", "len is an integer")
+  T.eq(math.type(c0), "float", "count is a float")
+  local t = {a = 1, b = {c = "x"}}
+  T.eq(nogc("open", t), t, "open returns t")
+  T.eq(nogc("isfrozen", t), true, "t is frozen")
+  T.eq(nogc("isfrozen", t.b), true, "nested table is frozen")
+  T.eq(nogc("isfrozen", 1), false, "numbers are not")
+  T.eq(nogc("isfrozen", {}), false, "a fresh table is not")
+  T.ok(nogc("len") >= n0 + 2, "len counts frozen objects")
+  T.ok(nogc("count") > c0, "count grows")
+  T.eq(t.a + #t.b.c, 2, "frozen data reads")
+  T.eq(nogc("close", t), t, "close returns t")
+  T.eq(nogc("isfrozen", t), false, "closed: not frozen")
+  T.eq(nogc("len"), n0, "len back")
+  t.a = 2
+  t.b.c = "y"
+  T.eq(t.a .. t.b.c, "2y", "closed graph is writable again")
+end
+
+T.section "nogc errors"
+do
+  T.err("bad argument #1 to 'nogc' (invalid option 'freeze')", nogc, "bad option", "freeze", {})
+  T.err("bad argument #2 to 'nogc' (table expected, got number)", nogc, "open a number", "open", 1)
+  T.err("bad argument #2 to 'nogc' (table expected, got no value)", nogc, "open nothing", "open")
+  local t = nogc("open", {x = {}})
+  T.err("bad argument #2 to 'nogc' (table is already frozen)", nogc, "open twice", "open", t)
+  T.err("bad argument #2 to 'nogc' (table is already frozen)", nogc, "open a frozen subtable", "open", t.x)
+  T.err("bad argument #2 to 'nogc' (not the root of a frozen graph)", nogc, "close a subtable", "close", t.x)
+  T.err("bad argument #2 to 'nogc' (not the root of a frozen graph)", nogc, "close unfrozen", "close", {})
+  nogc("close", t)
+  T.err("bad argument #2 to 'nogc' (not the root of a frozen graph)", nogc, "close twice", "close", t)
+  T.err("bad argument #2 to 'nogc' (value expected)", nogc, "isfrozen nothing", "isfrozen")
+end
+
+T.section "writes raise"
+do
+  cfg = nogc("open", {name = "n", list = {3, 1, 2}, sub = {k = 1}})
+  local cfg = cfg
+  check_err("attempt to modify a frozen table (upvalue 'cfg')", function () cfg.name = "m" end, "field assignment")
+  check_err("attempt to modify a frozen table (upvalue 'cfg')", function () cfg.new = 1 end, "new field")
+  check_err("attempt to modify a frozen table (field 'list')", function () cfg.list[1] = 0 end, "array element")
+  check_err("attempt to modify a frozen table (field 'list')", function () cfg.list[4] = 0 end, "array append")
+  check_err("attempt to modify a frozen table (local 'c')", function () local c = cfg; c.name = 1 end, "a local")
+  check_err("attempt to modify a frozen table (global 'cfg')", function () _ENV.cfg.name = 1 end, "a global")
+  check_err("attempt to modify a frozen table (upvalue 'cfg')", function () local k = "name"; cfg[k] = 1 end, "computed key")
+  check_err("attempt to modify a frozen table (field 'cfg')", function () _G.cfg.name = 1 end, "through a global")
+  check_err("attempt to modify a frozen table (upvalue 'cfg')", function () cfg[1.5] = 1 end, "float key")
+  check_err("attempt to modify a frozen table (upvalue 'cfg')", function () cfg.name = nil end, "assigning nil")
+  check_err("attempt to modify a frozen table", function () rawset(cfg, "name", 1) end, "rawset")
+  check_err("attempt to modify a frozen table", function () table.insert(cfg.list, 9) end, "table.insert")
+  check_err("attempt to modify a frozen table", function () table.insert(cfg.list, 1, 9) end, "table.insert at 1")
+  check_err("attempt to modify a frozen table", function () table.remove(cfg.list) end, "table.remove")
+  check_err("attempt to modify a frozen table", function () table.move(cfg.list, 1, 2, 2) end, "table.move")
+  check_err("attempt to modify a frozen table", function () table.move({1}, 1, 1, 1, cfg.list) end, "table.move into")
+  check_err("attempt to modify a frozen table", function () table.sort(cfg.list) end, "table.sort")
+  check_err("attempt to modify a frozen table", function () setmetatable(cfg, {}) end, "setmetatable")
+  check_err("attempt to modify a frozen table", function () debug.setmetatable(cfg, nil) end, "debug.setmetatable")
+  T.eq(cfg.name .. table.concat(cfg.list, ","), "n3,1,2", "nothing changed")
+  T.eq(table.unpack(cfg.list, 2), 1, "reads work")
+  local n = 0
+  for k in pairs(cfg) do n = n + 1 end
+  T.eq(n, 3, "pairs works")
+  T.eq(#cfg.list, 3, "length works")
+  T.eq(next(cfg.sub), "k", "next works")
+  nogc("close", cfg)
+  cfg = nil
+end
+
+T.section "refusals"
+do
+  local n0 = nogc("len")
+  local function refused (want, t, name)
+    local before = nogc("len")
+    T.err({pattern = "cannot freeze " .. want:gsub("[%(%)%.%[%]%-%+%*%?%^%$]", "%%%0") .. "$"}, nogc, name, "open", t)
+    T.eq(nogc("len"), before, name .. ": nothing frozen")
+    T.eq(nogc("isfrozen", t), false, name .. ": root not frozen")
+  end
+  local deep = {items = {1, 2, {icon = io.stdout}}}
+  refused("userdata at t.items[3].icon", deep, "userdata")
+  T.eq(nogc("isfrozen", deep.items[3]), false, "userdata: nested not frozen")
+  deep.items[1] = "writable"
+  T.eq(deep.items[1], "writable", "userdata: graph still writable")
+  refused("a thread at t.co", {co = coroutine.create(print)}, "thread")
+  refused("a C function with upvalues at t.iter", {iter = string.gmatch("a", "a")}, "C closure")
+  refused("a table with __gc at t.obj", {obj = setmetatable({}, {__gc = function () end})}, "__gc")
+  refused("a table with __mode at t[\"weak cache\"]", {["weak cache"] = setmetatable({}, {__mode = "k"})}, "__mode")
+  refused("a table with __gc at t", setmetatable({}, {__gc = function () end}), "__gc root")
+  refused("userdata at t.a(metatable).__index", {a = setmetatable({}, {__index = io.stderr})}, "in a metatable")
+  refused("userdata at t(key)", {[io.stdout] = 1}, "userdata key")
+  refused("userdata at t[true][2]", {[true] = {1, io.stdout}}, "boolean key")
+  T.eq(nogc("len"), n0, "refusals froze nothing")
+  -- light C functions are fine
+  local ok = nogc("open", {print = print, len = string.len})
+  T.eq(ok.len("abc"), 3, "light C functions freeze")
+  nogc("close", ok)
+end
+
+T.section "graphs"
+do
+  local t = {}
+  t.self = t
+  t.a = {back = t, list = {t, t}}
+  nogc("open", t)
+  T.eq(t.a.back.self.a.list[2], t, "cycles")
+  nogc("close", t)
+  -- deep graphs do not overflow the C stack
+  local chain = {}
+  local c = chain
+  for i = 1, 200000 do c.next = {i = i}; c = c.next end
+  nogc("open", chain)
+  T.eq(chain.next.next.i, 2, "deep chain frozen")
+  nogc("close", chain)
+  local deepbad = {}
+  c = deepbad
+  for i = 1, 100000 do c.next = {}; c = c.next end
+  c.u = io.stdout
+  T.err({pattern = "^cannot freeze userdata at t%.next%.next[.next]*%.%.%.[.next]*%.next%.u$"}, nogc,
+        "deep refusal path: its start and its end", "open", deepbad)
+  -- a shared subgraph between two graphs
+  local S = {v = "shared"}
+  local A = nogc("open", {s = S})
+  local B = nogc("open", {s = S, own = {}})
+  T.eq(nogc("isfrozen", S), true, "shared part frozen")
+  nogc("close", A)
+  T.eq(nogc("isfrozen", S), true, "closing A keeps what B uses frozen")
+  T.eq(nogc("isfrozen", A), false, "A itself thawed")
+  collectgarbage()
+  T.eq(B.s.v, "shared", "B still reads it")
+  nogc("close", B)
+  T.eq(nogc("isfrozen", S), false, "closing B thaws it")
+  S.v = "mine"
+  T.eq(S.v, "mine", "writable after both closed")
+  -- the other order
+  local S2 = {v = 1}
+  local A2 = nogc("open", {s = S2})
+  local B2 = nogc("open", {s = S2})
+  nogc("close", B2)
+  T.eq(nogc("isfrozen", S2), true, "closing B first: A's part stays")
+  nogc("close", A2)
+  T.eq(nogc("isfrozen", S2), false, "then A's")
+end
+
+T.section "weak tables"
+do
+  local fk = nogc("open", {"key"})
+  local fv = nogc("open", {"value"})
+  local wk = setmetatable({}, {__mode = "k"})
+  local wv = setmetatable({}, {__mode = "v"})
+  wk[fk] = true
+  wv[1] = fv
+  fk, fv = nil, nil  -- only the weak tables refer to them
+  collectgarbage()
+  collectgarbage()
+  local kk = next(wk)
+  T.ok(kk ~= nil and kk[1] == "key", "weak key table keeps a frozen key")
+  T.ok(wv[1] ~= nil and wv[1][1] == "value", "weak value table keeps a frozen value")
+  nogc("close", kk)
+  nogc("close", wv[1])
+  kk = nil
+  collectgarbage()
+  T.eq(next(wk), nil, "thawed and unreachable: collected from the weak table")
+end
+
+T.section "metatables"
+do
+  local mt = {__index = function (t, k) return "default " .. k end}
+  local t = setmetatable({x = 1}, mt)
+  nogc("open", t)
+  T.eq(nogc("isfrozen", mt), true, "metatable frozen with its table")
+  T.eq(t.y, "default y", "__index function on frozen table")
+  local base = {greet = "hi"}
+  local proto = nogc("open", setmetatable({}, {__index = base, __newindex = function () error("no") end}))
+  T.eq(proto.greet, "hi", "__index table")
+  check_err("attempt to modify a frozen table (upvalue 'proto')", function () proto.z = 1 end, "__newindex does not open a frozen table")
+  local fmt = nogc("open", {__index = {kind = "frozen mt"}, __newindex = function (t, k, v) rawset(t, k, v .. "!") end})
+  local obj = setmetatable({}, fmt)
+  T.eq(obj.kind, "frozen mt", "ordinary table with a frozen metatable")
+  obj.a = "set"
+  T.eq(obj.a, "set!", "its __newindex writes the ordinary table")
+  nogc("close", t); nogc("close", proto); nogc("close", fmt)
+end
+
+T.section "functions"
+do
+  local count = 0
+  local log = {}
+  local api = {}
+  function api.bump (n) count = count + n; log[#log + 1] = {n}; return count end
+  function api.reset () log = {}; count = 0 end
+  function api.setenv (e) local _ENV = e; return _ENV end
+  local counter = (function ()
+    local up = {}
+    return function (v) if v then up = {v} end return up[1] end
+  end)()
+  api.counter = counter
+  nogc("open", api)
+  T.eq(nogc("isfrozen", api.bump), true, "Lua function frozen")
+  for i = 1, 200 do
+    api.bump(1)
+    api.counter({i})  -- a fresh table only the upvalue refers to
+    if i % 10 == 0 then collectgarbage("step", 100) end
+    if i % 50 == 0 then collectgarbage() end
+  end
+  T.eq(count, 200, "upvalue assigned across collections")
+  T.eq(#log, 200, "upvalue table grown across collections")
+  T.eq(log[200][1], 1, "values reached only through upvalues survive")
+  T.eq(api.counter()[1], 200, "latest upvalue value survives")
+  api.reset()
+  collectgarbage()
+  T.eq(#log, 0, "upvalue replaced")
+  T.eq(api.setenv({x = 1}).x, 1, "a local _ENV")
+  local g = nogc("open", {f = function () frozen_global = 42 end})
+  g.f()
+  T.eq(frozen_global, 42, "frozen function assigns a global through _ENV")
+  frozen_global = nil
+  nogc("close", api)
+  nogc("close", g)
+  T.eq(api.bump(1), 1, "thawed function keeps its upvalues")
+end
+
+T.section "coroutines"
+do
+  local data = {}
+  for i = 1, 1000 do data[i] = {id = i, name = "n" .. i} end
+  nogc("open", data)
+  local cos = {}
+  for c = 1, 4 do
+    cos[c] = coroutine.wrap(function ()
+      local sum = 0
+      for i = c, #data, 4 do
+        sum = sum + data[i].id + #data[i].name
+        local junk = {}  -- churn
+        for j = 1, 5 do junk[j] = {j} end
+        if i % 40 == c then coroutine.yield(sum) end
+      end
+      return sum
+    end)
+  end
+  local total, done = 0, 0
+  while done < 4 do
+    for c = 1, 4 do
+      if cos[c] then
+        local s = cos[c]()
+        collectgarbage("step", 50)
+        if coroutine.status and s and s > 0 then total = s end
+      end
+    end
+    done = done + 1
+  end
+  T.ok(total > 0, "coroutines read frozen data while collecting")
+  nogc("close", data)
+end
+
+T.done()
