@@ -22,7 +22,13 @@ $(O)/ext/penlight/.stamp: $(PENLIGHT_TGZ)
 	tar -xzf $(PENLIGHT_TGZ) -C $(@D) --strip-components=1
 	touch $@
 
-BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms
+# C modules for benchmark programs, built against the stock headers and
+# loaded the same way by both interpreters
+$(O)/bench/modules/%.so: bench/%.c $(O)/stock/include/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(MOD_CFLAGS) -I$(O)/stock/include -o $@ $<
+
+BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/clock.so
 
 .PHONY: bench
 bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp

@@ -185,6 +185,12 @@ static void write_json (const char *path, const char *name, int runs) {
 static void write_table (const char *mdpath, const char *name, int runs) {
   FILE *md = fopen(mdpath, "w");
   if (md == NULL) die("cannot write %s", mdpath);
+  fprintf(md, "| %s | measure |", name);
+  for (int i = 0; i < nvars; i++) fprintf(md, " %s |", vars[i].label);
+  for (int i = 1; i < nvars; i++) fprintf(md, " %s/%s |", vars[i].label, vars[0].label);
+  fprintf(md, "\n|---|---|");
+  for (int i = 1; i < 2 * nvars; i++) fprintf(md, "---|");
+  fprintf(md, "\n");
   printf("%s: median of %d runs\n  %-22s", name, runs, "");
   for (int i = 0; i < nvars; i++) printf(" %12s", vars[i].label);
   for (int i = 1; i < nvars; i++) printf("  %s/%s", vars[i].label, vars[0].label);
@@ -194,7 +200,7 @@ static void write_table (const char *mdpath, const char *name, int runs) {
     char what[80];
     snprintf(what, sizeof what, "%s (%s)", s0->name, s0->unit);
     printf("  %-22s", what);
-    fprintf(md, "| %s | %s |", name, what);
+    fprintf(md, "| | %s |", what);
     for (int i = 0; i < nvars; i++) {
       double m = median(series(&vars[i], s0->name, s0->unit));
       printf(" %12.4g", m);

@@ -7,31 +7,41 @@ cd "$root"
 O=${O:-build} RUNS=${RUNS:-5} B=${B:-}
 mkdir -p build/bench
 found=
-# command VARIANT COMMAND: COMMAND with the placeholders of bench/list filled
+# command BUILD COMMAND: COMMAND with the placeholders of bench/list filled
 command() {
   local c=$2
   c=${c//\{lua\}/$O/$1/bin/lua}
   c=${c//\{bin\}/$O/bench/$1}
   c=${c//\{penlight\}/$O/ext/penlight/lua}
+  c=${c//\{cpath\}/$O/bench/modules/?.so}
   echo "$c"
 }
 while read -r name cmd; do
   case "$name" in ''|'#'*) continue ;; esac
   [ -n "$B" ] && [ "$B" != "$name" ] && continue
   found=1
+  variants=()
+  if [[ $cmd == *" ; "* ]]; then  # LABEL: COMMAND ; LABEL: COMMAND ...
+    while [[ -n $cmd ]]; do
+      part=${cmd%% ; *}
+      [[ $cmd == *" ; "* ]] && cmd=${cmd#* ; } || cmd=
+      label=${part%%:*}
+      build=stock; [[ $label == shoal* ]] && build=shoal
+      variants+=(-v "$label=$(command $build "${part#*: }")")
+    done
+  else
+    variants=(-v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")")
+  fi
   echo "== $name ($RUNS runs each, alternating)" >&2
-  "$O/tools/benchrun" -n "$name" -r "$RUNS" -o "build/bench/$name.json" \
-    -v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")"
+  "$O/tools/benchrun" -n "$name" -r "$RUNS" -o "build/bench/$name.json" "${variants[@]}"
 done < bench/list
 if [ -z "$found" ]; then
   echo "error: no benchmark named '$B'; known: $(awk '!/^#/ && NF {printf "%s ", $1}' bench/list)" >&2
   exit 1
 fi
 {
-  echo "| benchmark | measure | stock | shoal | shoal/stock |"
-  echo "|---|---|---|---|---|"
   for name in $(awk '!/^#/ && NF {print $1}' bench/list); do
-    [ -e "build/bench/$name.md" ] && cat "build/bench/$name.md"
+    [ -e "build/bench/$name.md" ] && cat "build/bench/$name.md" && echo
   done
 } > build/bench/results.md.tmp
 mv build/bench/results.md.tmp build/bench/results.md

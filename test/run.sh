@@ -104,6 +104,12 @@ for f in test/code/*.lua; do
     "${vg[@]}" "$O/shoal/bin/lua" "$f"
 done
 
+echo "frozen data (test/frozen), on shoal, in both collector modes"
+for m in incremental generational; do
+  group "shoal/frozen [$m]" "$log/frozen-$m.log" env LUA_PATH='test/compat/?.lua' \
+    "${vg[@]}" "$O/shoal/bin/lua" test/frozen/frozen.lua $m
+done
+
 echo "C module built against stock headers"
 for b in stock shoal; do
   LUA_CPATH="$O/test/cmod/?.so" group "$b/cmod" "$log/cmod-$b.log" \
