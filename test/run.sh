@@ -8,6 +8,7 @@ cd "$root"
 O=${O:-build}
 O=$(cd "$O" && pwd)
 log=$O/test/logs
+[ "${SAN:-}" = hardmem ] && export SHOAL_TEST_HARDMEM=1  # tests that can, shrink
 rm -rf "$log" && mkdir -p "$log"
 total_pass=0 total_fail=0
 
