@@ -71,6 +71,8 @@ LUAI_FUNC void shoalP_stats (size_t *live, size_t *retired, size_t *retiredbytes
 
 /* frozen data (lfrozen.c): the closures whose upvalues are roots */
 LUAI_FUNC int shoalF_closures (global_State *g, LClosure *const **cl);
+LUAI_FUNC TString *shoalF_findstr (global_State *g, const char *str, size_t l,
+                                   unsigned int h);
 LUAI_FUNC void shoalF_closestate (lua_State *L);
 
 /* hooks from the collector and the state (lgc.c, lstate.c) */

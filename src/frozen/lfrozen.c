@@ -14,6 +14,7 @@
 */
 
 #define LUA_CORE
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "ldebug.h"
 #include "lfunc.h"
 #include "lgc.h"
+#include "lmem.h"
 #include "llex.h"
 #include "lobject.h"
 #include "lstate.h"
@@ -56,6 +58,10 @@ typedef struct Frozen {
   size_t norphans, orphanbytes;
   LClosure **cl;  /* frozen Lua closures: their upvalues are roots */
   int ncl, sizecl;
+  /* frozen short strings, out of the string table ('strt') so that its
+     resizes stay proportional to collectable strings; chained by 'hnext' */
+  TString **strs;
+  int sizestrs, nstrs;  /* 'sizestrs': 0 or a power of 2 */
 } Frozen;
 
 
@@ -108,6 +114,72 @@ static Frozen *getfrozen (lua_State *L, int create) {
   }
   return vm->frozen;
 }
+
+
+/*
+** {======================================================
+** Frozen short strings
+** =======================================================
+*/
+
+/* The frozen short string equal to 'str', or NULL (for internshrstr). */
+TString *shoalF_findstr (global_State *g, const char *str, size_t l,
+                         unsigned int h) {
+  Frozen *fz = (g->shoal != NULL) ? g->shoal->frozen : NULL;
+  if (fz == NULL || fz->nstrs == 0) return NULL;
+  for (TString *ts = fz->strs[lmod(h, fz->sizestrs)]; ts != NULL;
+       ts = ts->u.hnext) {
+    if (l == ts->shrlen && memcmp(str, getshrstr(ts), l) == 0) return ts;
+  }
+  return NULL;
+}
+
+
+/* Room for 'n' more frozen strings (load factor at most 1); 0: no memory. */
+static int reservestrs (Frozen *fz, int n) {
+  int size = fz->sizestrs ? fz->sizestrs : 256;
+  TString **a;
+  if (fz->nstrs + n <= fz->sizestrs) return 1;
+  while (size < fz->nstrs + n) size *= 2;
+  if ((a = calloc(size, sizeof(TString *))) == NULL) return 0;
+  for (int i = 0; i < fz->sizestrs; i++) {
+    for (TString *ts = fz->strs[i], *next; ts != NULL; ts = next) {
+      next = ts->u.hnext;
+      ts->u.hnext = a[lmod(ts->hash, size)];
+      a[lmod(ts->hash, size)] = ts;
+    }
+  }
+  free(fz->strs);
+  fz->strs = a;
+  fz->sizestrs = size;
+  return 1;
+}
+
+
+/* Move the short string 'ts' from the string table to the frozen ones. */
+static void freezestr (lua_State *L, Frozen *fz, TString *ts) {
+  TString **list = &fz->strs[lmod(ts->hash, fz->sizestrs)];
+  luaS_remove(L, ts);
+  ts->u.hnext = *list;
+  *list = ts;
+  fz->nstrs++;
+}
+
+
+/* Move the short string 'ts' back to the string table (it has room). */
+static void thawstr (lua_State *L, Frozen *fz, TString *ts) {
+  stringtable *tb = &G(L)->strt;
+  TString **p = &fz->strs[lmod(ts->hash, fz->sizestrs)];
+  while (*p != ts) p = &(*p)->u.hnext;
+  *p = ts->u.hnext;
+  fz->nstrs--;
+  p = &tb->hash[lmod(ts->hash, tb->size)];
+  ts->u.hnext = *p;
+  *p = ts;
+  tb->nuse++;
+}
+
+/* }====================================================== */
 
 
 int shoalF_closures (global_State *g, LClosure *const **cl) {
@@ -474,6 +546,7 @@ static void commit (lua_State *L, Frozen *fz, Graph *gr, Freeze *fr) {
     gr->bytes += objsize(o);
     n++;
     if (o->tt == LUA_VLCL) fz->cl[fz->ncl++] = gco2lcl(o);
+    else if (o->tt == LUA_VSHRSTR) freezestr(L, fz, gco2ts(o));
   }
   lua_assert(n == fr->seen.n);
   gr->n = n;
@@ -515,8 +588,13 @@ LUA_API void lua_freeze (lua_State *L, int idx) {
     }
   }
   if (fr.bad == NULL && !fr.nomem) {
-    for (size_t i = 0; i < fr.seen.n; i++)
+    size_t nstr = 0;
+    for (size_t i = 0; i < fr.seen.n; i++) {
       ncl += (fr.seen.o[i]->tt == LUA_VLCL);
+      nstr += (fr.seen.o[i]->tt == LUA_VSHRSTR);
+    }
+    if (nstr > (size_t)(INT_MAX / 2) - fz->nstrs || !reservestrs(fz, (int)nstr))
+      fr.nomem = 1;
     if (fz->ncl + ncl > (size_t)fz->sizecl) {
       size_t n = fz->ncl + ncl + 16;
       LClosure **a = realloc(fz->cl, n * sizeof(LClosure *));
@@ -616,6 +694,13 @@ LUA_API void lua_thaw (lua_State *L, int idx) {
     freevec(&keep.marked);
     luaD_throw(L, LUA_ERRMEM);
   }
+  /* room in the string table for every frozen string (before any change:
+     this may raise a memory error) */
+  if (G(L)->strt.nuse + fz->nstrs > G(L)->strt.size) {
+    int size = G(L)->strt.size;
+    while (size < G(L)->strt.nuse + fz->nstrs && size <= INT_MAX / 4) size *= 2;
+    luaS_resize(L, size);
+  }
   /* thaw the graph and the orphans, but what others reach stays frozen */
   for (int pass = 0; pass < 2; pass++) {
     list = (pass == 0) ? gr->list : fz->orphans;
@@ -631,6 +716,7 @@ LUA_API void lua_thaw (lua_State *L, int idx) {
       }
       else {
         bytes += size;
+        if (o->tt == LUA_VSHRSTR) thawstr(L, fz, gco2ts(o));
         thawobj(L, o);
       }
     }
@@ -679,6 +765,15 @@ LUA_API void lua_frozenstats (lua_State *L, size_t *count, size_t *bytes) {
 }
 
 
+/* Free a frozen object: a short string is in no string table of L's. */
+static void freefrozen (lua_State *L, GCObject *o) {
+  if (o->tt == LUA_VSHRSTR)
+    luaM_freemem(L, o, sizelstring(gco2ts(o)->shrlen));
+  else
+    luaC_freefrozen(L, o);
+}
+
+
 void shoalF_closestate (lua_State *L) {
   Frozen *fz = getfrozen(L, 0);
   if (fz == NULL) return;
@@ -688,15 +783,16 @@ void shoalF_closestate (lua_State *L) {
     G(L)->totalbytes += (l_mem)gr->bytes;  /* freeing counts them out */
     for (GCObject *o = gr->list, *next; o != NULL; o = next) {
       next = o->next;
-      luaC_freefrozen(L, o);
+      freefrozen(L, o);
     }
     free(gr);
   }
   G(L)->totalbytes += (l_mem)fz->orphanbytes;
   for (GCObject *o = fz->orphans, *next; o != NULL; o = next) {
     next = o->next;
-    luaC_freefrozen(L, o);
+    freefrozen(L, o);
   }
+  free(fz->strs);
   free(fz->cl);
   free(fz);
   G(L)->shoal->frozen = NULL;
