@@ -14,22 +14,6 @@
 #include "t.h"
 
 
-static size_t allocated;  /* bytes in use, as the counting allocator sees them */
-
-static void *counting_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud;
-  if (ptr != NULL) allocated -= osize;
-  if (nsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  ptr = realloc(ptr, nsize);
-  if (ptr != NULL) allocated += nsize;
-  else if (osize > 0) allocated += osize;  /* failed resize keeps the block */
-  return ptr;
-}
-
-
 static int c_add (lua_State *L) {
   lua_Integer a = luaL_checkinteger(L, 1);
   lua_Integer b = luaL_optinteger(L, 2, 10);
@@ -202,23 +186,23 @@ static void test_coroutines (lua_State *L) {
 
 
 static void test_gc_and_alloc (void) {
-  lua_State *L = lua_newstate(counting_alloc, NULL);
+  lua_State *L = lua_newstate(t_alloc, NULL);
   size_t before;
   T_OK(L != NULL);
   luaL_openlibs(L);
   T_OK(lua_gc(L, LUA_GCCOUNT) * 1024 + lua_gc(L, LUA_GCCOUNTB) ==
-       (int)allocated);
-  before = allocated;
+       (int)t_allocated);
+  before = t_allocated;
   T_OK(dostring_error(L, "big = {} for i = 1, 10000 do big[i] = {i} end") == NULL);
-  T_OK(allocated > before + 10000 * 16);
+  T_OK(t_allocated > before + 10000 * 16);
   T_OK(dostring_error(L, "big = nil") == NULL);
   lua_gc(L, LUA_GCCOLLECT);
-  T_OK(allocated < before + 4096);
+  T_OK(t_allocated < before + 4096);
   T_EQI(lua_gc(L, LUA_GCGEN, 0, 0), LUA_GCINC);
   T_EQI(lua_gc(L, LUA_GCINC, 0, 0, 0), LUA_GCGEN);
   T_EQI(lua_gc(L, LUA_GCISRUNNING), 1);
   lua_close(L);
-  T_EQI(allocated, 0);  /* lua_close frees everything */
+  T_EQI(t_allocated, 0);  /* lua_close frees everything */
 }
 
 

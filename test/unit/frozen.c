@@ -16,29 +16,13 @@
 #include "t.h"
 
 
-static size_t allocated;
-
-static void *counting_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud;
-  if (ptr != NULL) allocated -= osize;
-  if (nsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  ptr = realloc(ptr, nsize);
-  if (ptr != NULL) allocated += nsize;
-  else if (osize > 0) allocated += osize;
-  return ptr;
-}
-
-
 /* Each write: the frozen table is at index 1 of the called function. */
 static int w_setfield (lua_State *L) { lua_pushinteger(L, 1); lua_setfield(L, 1, "a"); return 0; }
 static int w_settable (lua_State *L) { lua_pushstring(L, "k"); lua_pushinteger(L, 1); lua_settable(L, 1); return 0; }
 static int w_seti (lua_State *L) { lua_pushinteger(L, 1); lua_seti(L, 1, 1); return 0; }
 static int w_rawset (lua_State *L) { lua_pushstring(L, "k"); lua_pushinteger(L, 1); lua_rawset(L, 1); return 0; }
 static int w_rawseti (lua_State *L) { lua_pushinteger(L, 1); lua_rawseti(L, 1, 7); return 0; }
-static int w_rawsetp (lua_State *L) { lua_pushinteger(L, 1); lua_rawsetp(L, 1, &allocated); return 0; }
+static int w_rawsetp (lua_State *L) { lua_pushinteger(L, 1); lua_rawsetp(L, 1, &t_allocated); return 0; }
 static int w_setmt (lua_State *L) { lua_newtable(L); lua_setmetatable(L, 1); return 0; }
 static int w_unsetmt (lua_State *L) { lua_pushnil(L); lua_setmetatable(L, 1); return 0; }
 static int w_setglobal (lua_State *L) { lua_pushinteger(L, 1); lua_setglobal(L, "anything"); return 0; }
@@ -58,7 +42,7 @@ static const char *call (lua_State *L, lua_CFunction f) {
 
 
 int main (void) {
-  lua_State *L = lua_newstate(counting_alloc, NULL);
+  lua_State *L = lua_newstate(t_alloc, NULL);
   size_t count, bytes;
   luaL_openlibs(L);
   T_OK(luaL_dostring(L,
@@ -112,6 +96,6 @@ int main (void) {
     lua_settop(L, 0);
   }
   lua_close(L);
-  T_EQI(allocated, 0);  /* lua_close freed every frozen object */
+  T_EQI(t_allocated, 0);  /* lua_close freed every frozen object */
   return t_done();
 }

@@ -8,6 +8,7 @@
 #define t_h
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int t_passed, t_failed;
@@ -26,6 +27,26 @@ static int t_report (int good, const char *what, const char *file, int line) {
 			         __FILE__, __LINE__)
 #define T_EQS(a,b)	t_report((a) != NULL && strcmp((a), (b)) == 0, \
 			         #a " equals \"" b "\"", __FILE__, __LINE__)
+
+/*
+** A lua_Alloc that counts the bytes in use in 't_allocated', so a test can
+** check that lua_close frees everything.
+*/
+static size_t t_allocated;
+
+static inline void *t_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  if (ptr != NULL) t_allocated -= osize;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  ptr = realloc(ptr, nsize);
+  if (ptr != NULL) t_allocated += nsize;
+  else if (osize > 0) t_allocated += osize;  /* failed resize keeps the block */
+  return ptr;
+}
+
 
 static int t_done (void) {
   printf("%d passed, %d failed\n", t_passed, t_failed);
