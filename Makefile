@@ -45,7 +45,7 @@ LUA_CORE := lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject \
 LUA_LIBS := lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib \
             lstrlib ltablib lutf8lib linit
 LUA_HEADERS := lua.h luaconf.h lualib.h lauxlib.h lua.hpp
-SHOAL_DIRS := src src/code src/frozen
+SHOAL_DIRS := src src/code src/frozen src/alloc
 SHOAL_SRC := $(foreach d,$(SHOAL_DIRS),$(wildcard $(d)/*.c))
 SHOAL_INC := $(foreach d,$(SHOAL_DIRS),-I$(d))
 PATCHES := $(shell cat lua/patches/series 2>/dev/null | sed 's|^|lua/patches/|')

@@ -56,4 +56,39 @@ LUA_API void (lua_thaw) (lua_State *L, int idx);
 LUA_API int (lua_isfrozen) (lua_State *L, int idx);
 LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 
+
+
+/*
+** The allocator (src/alloc). shoal_alloc is a lua_Alloc whose 'ud' is a
+** ShoalHeap: no per-block header, per-heap accounting and limit, memory
+** given back to the OS as the heap shrinks. shoal_newstate makes a state
+** on a heap of its own, released at once by lua_close, with a limit (0:
+** none) beyond which allocations fail as out-of-memory in Lua (no panic
+** function, no warning function: set them as needed). luaL_newstate does
+** the same when shoal_defaultalloc(1) was called (bin/lua does) or
+** SHOAL_ALLOC=shoal, and uses the C library's allocator when
+** SHOAL_ALLOC=system or by default. shoal_freeremote frees a block of a
+** heap from a thread that is not running its VM.
+*/
+typedef struct ShoalHeap ShoalHeap;
+
+typedef struct shoal_MemStats {
+  size_t inuse;  /* bytes the VM holds */
+  size_t mapped;  /* bytes taken from the system */
+  size_t peak;  /* highest 'inuse' */
+  size_t limit;  /* 0: none */
+} shoal_MemStats;
+
+LUA_API void *(shoal_alloc) (void *ud, void *ptr, size_t osize, size_t nsize);
+LUA_API ShoalHeap *(shoal_heapnew) (void);
+LUA_API void (shoal_heapfree) (ShoalHeap *h);
+LUA_API void (shoal_heaplimit) (ShoalHeap *h, size_t limit);
+LUA_API void (shoal_heapstats) (ShoalHeap *h, shoal_MemStats *st);  /* NULL: process */
+LUA_API void (shoal_freeremote) (ShoalHeap *h, void *ptr, size_t size);
+
+LUA_API lua_State *(shoal_newstate) (size_t limit);
+LUA_API void (shoal_defaultalloc) (int on);
+LUA_API ShoalHeap *(shoal_heap) (lua_State *L);  /* NULL: not on a Shoal heap */
+LUA_API void (shoal_setlimit) (lua_State *L, size_t limit);
+
 #endif

@@ -11,6 +11,7 @@
 #include "lstate.h"
 
 #include "lcodecache.h"
+#include "lalloc.h"
 
 
 /*

@@ -1,0 +1,573 @@
+/*
+** lalloc.c
+** shoal_alloc: a lua_Alloc made for Lua. Lua gives the size of every block
+** it frees or resizes, so small blocks carry no header: each comes from a
+** slab (64 KB, aligned, one size class) whose header is found by masking
+** the block's address. A heap (one per VM) owns its slabs: closing the VM
+** releases them at once, accounting and limits are per heap, and empty
+** slabs go back to the OS. Blocks freed by another thread go onto their
+** slab's lock-free 'remote' list, which the owner takes back later.
+** Blocks over MAXSMALL come from the C library, with a header linking them
+** to their heap.
+*/
+
+#define LUA_CORE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "lalloc.h"
+#include "shoal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define poison(p,n)	ASAN_POISON_MEMORY_REGION(p, n)
+#define unpoison(p,n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define poison(p,n)	((void)(p), (void)(n))
+#define unpoison(p,n)	((void)(p), (void)(n))
+#endif
+
+
+#define SLABSIZE	((size_t)64 * 1024)
+#define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
+#define GRAIN		16
+#define MAXSMALL	2048
+#define KEEPEMPTY	4	/* empty slabs a heap keeps before unmapping */
+
+/*
+** Size classes: every 16 bytes up to 128, then four per doubling (at most
+** 25% lost to rounding) up to MAXSMALL: few classes, so a small VM touches
+** few partly used pages.
+*/
+#define NCLASSES	24
+static const unsigned short classsize[NCLASSES] = {
+  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+  320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048
+};
+static unsigned char sizeclass[MAXSMALL / GRAIN];  /* (n - 1) / GRAIN -> class */
+static pthread_once_t classonce = PTHREAD_ONCE_INIT;
+
+static void makeclasses (void) {
+  int c = 0;
+  for (int i = 0; i < MAXSMALL / GRAIN; i++) {
+    if ((i + 1) * GRAIN > classsize[c]) c++;
+    sizeclass[i] = (unsigned char)c;
+  }
+}
+
+#define classof(n)	(sizeclass[((n) - 1) / GRAIN])	/* n in 1..MAXSMALL */
+#define blocksize(c)	((size_t)classsize[c])
+
+typedef struct Slab {
+  struct ShoalHeap *heap;
+  struct Slab *next, *prev;  /* in its class's list of slabs with room */
+  struct Slab *allnext;  /* in the heap's list of all its slabs */
+  _Atomic(void *) remote;  /* blocks freed by other threads */
+  void *free;  /* blocks freed by the owner */
+  char *bump, *end;  /* space never handed out */
+  unsigned int used;  /* blocks out (owner's view: remote frees not yet taken) */
+  int cls;  /* size class; -1 while empty and cached */
+  int listed;  /* on its class's 'partial' list */
+} Slab;
+
+#define HEADER		((sizeof(Slab) + GRAIN - 1) / GRAIN * GRAIN)
+#define slabof(p)	((Slab *)((uintptr_t)(p) & ~(uintptr_t)(SLABSIZE - 1)))
+
+typedef struct Large {  /* header of a block over MAXSMALL */
+  struct Large *next, *prev;
+} Large;
+
+#define LARGEHEADER	((sizeof(Large) + GRAIN - 1) / GRAIN * GRAIN)
+
+struct ShoalHeap {
+  Slab *current[NCLASSES];  /* where the next block of each class comes from */
+  Slab *partial[NCLASSES];  /* other slabs with free blocks */
+  Slab *empty;  /* empty slabs kept for reuse (linked by 'next') */
+  int nempty;
+  Slab *all;  /* every slab, for releasing them at once */
+  pthread_mutex_t largelock;  /* large blocks may be freed remotely */
+  Large large;  /* list head */
+  atomic_size_t inuse;  /* bytes Lua holds */
+  atomic_size_t mapped;  /* bytes taken from the system */
+  size_t peak;  /* of 'inuse' (owner) */
+  size_t limit;  /* 0: none */
+  atomic_size_t remotes;  /* remote frees not yet taken back */
+  int owned;  /* made for one state, released with it */
+  char *seg, *segend;  /* where new slabs are carved from */
+  struct Segment *segs;  /* every segment, to unmap them */
+};
+
+typedef struct Segment {  /* a mapping slabs are carved from */
+  struct Segment *next;
+  char *base;
+} Segment;
+
+static atomic_size_t allinuse, allmapped, allpeak;
+
+
+static void count (ShoalHeap *h, ptrdiff_t inuse, ptrdiff_t mapped) {
+  if (inuse != 0) {
+    size_t now = atomic_fetch_add_explicit(&h->inuse, (size_t)inuse,
+                                           memory_order_relaxed) + inuse;
+    size_t all = atomic_fetch_add_explicit(&allinuse, (size_t)inuse,
+                                           memory_order_relaxed) + inuse;
+    size_t p;
+    if (inuse > 0) {
+      if (now > h->peak) h->peak = now;
+      p = atomic_load_explicit(&allpeak, memory_order_relaxed);
+      while (all > p && !atomic_compare_exchange_weak(&allpeak, &p, all)) ;
+    }
+  }
+  if (mapped != 0) {
+    atomic_fetch_add_explicit(&h->mapped, (size_t)mapped, memory_order_relaxed);
+    atomic_fetch_add_explicit(&allmapped, (size_t)mapped, memory_order_relaxed);
+  }
+}
+
+
+/*
+** {======================================================
+** Slabs
+** =======================================================
+*/
+
+/* Map 'n' bytes aligned to SLABSIZE (map more, cut the rest). */
+static char *mapaligned (size_t n) {
+  char *p = mmap(NULL, n + SLABSIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *s;
+  if (p == MAP_FAILED) return NULL;
+  s = (char *)(((uintptr_t)p + SLABSIZE - 1) & ~(uintptr_t)(SLABSIZE - 1));
+  if (s > p) munmap(p, s - p);
+  if (s + n < p + n + SLABSIZE) munmap(s + n, p + n + SLABSIZE - (s + n));
+  return s;
+}
+
+
+/* A fresh slab from the heap's segment (address space: no page is touched
+   until used). */
+static Slab *mapslab (ShoalHeap *h) {
+  if (h->seg == h->segend) {
+    Segment *sg = malloc(sizeof(Segment));
+    char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
+    if (p == NULL) {
+      free(sg);
+      return NULL;
+    }
+    sg->base = p;
+    sg->next = h->segs;
+    h->segs = sg;
+    h->seg = p;
+    h->segend = p + SEGSIZE;
+    count(h, 0, SEGSIZE);
+  }
+  h->seg += SLABSIZE;
+  return (Slab *)(h->seg - SLABSIZE);
+}
+
+
+static void unlist (ShoalHeap *h, Slab *s) {
+  if (s->prev) s->prev->next = s->next;
+  else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->listed = 0;
+}
+
+
+static void list (ShoalHeap *h, Slab *s) {
+  s->prev = NULL;
+  s->next = h->partial[s->cls];
+  if (s->next) s->next->prev = s;
+  h->partial[s->cls] = s;
+  s->listed = 1;
+}
+
+
+/* A slab ready for class 'c': a kept empty one, or a new one. */
+static Slab *newslab (ShoalHeap *h, int c) {
+  Slab *s = h->empty;
+  if (s != NULL) {
+    h->empty = s->next;
+    h->nempty--;
+    unpoison((char *)s + HEADER, SLABSIZE - HEADER);
+  }
+  else {
+    if ((s = mapslab(h)) == NULL) return NULL;
+    memset(s, 0, sizeof(Slab));
+    s->heap = h;
+    atomic_init(&s->remote, NULL);
+    s->allnext = h->all;
+    h->all = s;
+  }
+  s->cls = c;
+  s->free = NULL;
+  s->bump = (char *)s + HEADER;
+  s->end = (char *)s + SLABSIZE;
+  s->used = 0;
+  s->next = s->prev = NULL;
+  s->listed = 0;
+  return s;
+}
+
+
+/* 's' has no block out: keep it for reuse, or give its memory back. */
+static void emptied (ShoalHeap *h, Slab *s) {
+  if (s->listed) unlist(h, s);
+  if (h->current[s->cls] == s) h->current[s->cls] = NULL;
+  s->cls = -1;
+  if (h->nempty >= KEEPEMPTY)  /* the OS takes the pages, the slab stays */
+    madvise((char *)s + 4096, SLABSIZE - 4096, MADV_DONTNEED);
+  s->next = h->empty;
+  h->empty = s;
+  h->nempty++;
+}
+
+
+/* Take back the blocks other threads freed in 's'. */
+static void takeremote (ShoalHeap *h, Slab *s) {
+  void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+  while (b != NULL) {
+    void *next = *(void **)b;
+    *(void **)b = s->free;
+    s->free = b;
+    s->used--;
+    atomic_fetch_sub_explicit(&h->remotes, 1, memory_order_relaxed);
+    b = next;
+  }
+}
+
+
+/* Take back every remote free of class 'c' (slow path only). */
+static void takeallremote (ShoalHeap *h, int c) {
+  for (Slab *s = h->all; s != NULL; s = s->allnext) {
+    if (s->cls == c && atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+      takeremote(h, s);
+      if (s->used == 0 && h->current[c] != s) emptied(h, s);
+      else if (!s->listed && h->current[c] != s && s->free) list(h, s);
+    }
+  }
+}
+
+
+static void *smallalloc (ShoalHeap *h, int c) {
+  size_t size = blocksize(c);
+  Slab *s = h->current[c];
+  void *b;
+  for (;;) {
+    if (s != NULL) {
+      if (s->free == NULL && atomic_load_explicit(&s->remote, memory_order_relaxed))
+        takeremote(h, s);
+      if ((b = s->free) != NULL) {
+        unpoison(b, size);
+        s->free = *(void **)b;
+        break;
+      }
+      if (s->bump + size <= s->end) {
+        b = s->bump;
+        s->bump += size;
+        break;
+      }
+    }
+    /* current slab full: next partial one, or a new one */
+    if (h->partial[c] == NULL &&
+        atomic_load_explicit(&h->remotes, memory_order_relaxed) > 0)
+      takeallremote(h, c);
+    if ((s = h->partial[c]) != NULL) unlist(h, s);
+    else if ((s = newslab(h, c)) == NULL) return NULL;
+    h->current[c] = s;
+  }
+  s->used++;
+  return b;
+}
+
+
+static void smallfree (ShoalHeap *h, void *b, int c) {
+  Slab *s = slabof(b);
+  *(void **)b = s->free;
+  s->free = b;
+  poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+  if (--s->used == 0 && h->current[c] != s) emptied(h, s);
+  else if (!s->listed && h->current[c] != s) list(h, s);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Large blocks
+** =======================================================
+*/
+
+static void *largealloc (ShoalHeap *h, size_t n) {
+  Large *l = malloc(LARGEHEADER + n);
+  if (l == NULL) return NULL;
+  pthread_mutex_lock(&h->largelock);
+  l->prev = &h->large;
+  l->next = h->large.next;
+  if (l->next) l->next->prev = l;
+  h->large.next = l;
+  pthread_mutex_unlock(&h->largelock);
+  count(h, 0, (ptrdiff_t)(LARGEHEADER + n));
+  return (char *)l + LARGEHEADER;
+}
+
+
+static void largefree (ShoalHeap *h, void *b, size_t n) {
+  Large *l = (Large *)((char *)b - LARGEHEADER);
+  pthread_mutex_lock(&h->largelock);
+  l->prev->next = l->next;
+  if (l->next) l->next->prev = l->prev;
+  pthread_mutex_unlock(&h->largelock);
+  free(l);
+  count(h, 0, -(ptrdiff_t)(LARGEHEADER + n));
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The lua_Alloc
+** =======================================================
+*/
+
+static void *blockalloc (ShoalHeap *h, size_t n) {
+  return (n <= MAXSMALL) ? smallalloc(h, classof(n)) : largealloc(h, n);
+}
+
+
+static void blockfree (ShoalHeap *h, void *b, size_t n) {
+  if (n <= MAXSMALL) smallfree(h, b, classof(n));
+  else largefree(h, b, n);
+}
+
+
+LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  ShoalHeap *h = ud;
+  void *b;
+  if (ptr == NULL) osize = 0;  /* 'osize' is then a type tag */
+  if (nsize == 0) {
+    if (ptr != NULL) {
+      blockfree(h, ptr, osize);
+      count(h, -(ptrdiff_t)osize, 0);
+    }
+    return NULL;
+  }
+  if (h->limit != 0 && nsize > osize &&  /* shrinking never fails */
+      atomic_load_explicit(&h->inuse, memory_order_relaxed) - osize + nsize > h->limit)
+    return NULL;  /* Lua raises "not enough memory" */
+  if (ptr != NULL && osize <= MAXSMALL && nsize <= MAXSMALL &&
+      classof(osize) == classof(nsize)) {  /* same block will do */
+    count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize, 0);
+    return ptr;
+  }
+  if ((b = blockalloc(h, nsize)) == NULL) return NULL;
+  if (ptr != NULL) {
+    memcpy(b, ptr, osize < nsize ? osize : nsize);
+    blockfree(h, ptr, osize);
+  }
+  count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize, 0);
+  return b;
+}
+
+
+void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
+  if (ptr == NULL) return;
+  if (size > MAXSMALL) largefree(h, ptr, size);
+  else {
+    Slab *s = slabof(ptr);
+    void *head = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    do {
+      *(void **)ptr = head;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &head, ptr,
+                 memory_order_release, memory_order_relaxed));
+    atomic_fetch_add_explicit(&h->remotes, 1, memory_order_relaxed);
+  }
+  count(h, -(ptrdiff_t)size, 0);
+}
+
+/* }====================================================== */
+
+
+ShoalHeap *shoal_heapnew (void) {
+  ShoalHeap *h = calloc(1, sizeof(ShoalHeap));
+  pthread_once(&classonce, makeclasses);
+  if (h == NULL) return NULL;
+  pthread_mutex_init(&h->largelock, NULL);
+  return h;
+}
+
+
+void shoal_heapfree (ShoalHeap *h) {
+  Slab *s, *next;
+  Large *l, *lnext;
+  if (h == NULL) return;
+  (void)s; (void)next;
+  while (h->segs != NULL) {  /* every slab at once */
+    Segment *sg = h->segs;
+    h->segs = sg->next;
+    munmap(sg->base, SEGSIZE);
+    free(sg);
+  }
+  for (l = h->large.next; l != NULL; l = lnext) {
+    lnext = l->next;
+    free(l);
+  }
+  /* what Lua did not free (a wholesale close) leaves the process's count */
+  atomic_fetch_sub_explicit(&allinuse, atomic_load(&h->inuse), memory_order_relaxed);
+  atomic_fetch_sub_explicit(&allmapped, atomic_load(&h->mapped), memory_order_relaxed);
+  pthread_mutex_destroy(&h->largelock);
+  free(h);
+}
+
+
+void shoal_heaplimit (ShoalHeap *h, size_t limit) {
+  h->limit = limit;
+}
+
+
+void shoal_heapstats (ShoalHeap *h, shoal_MemStats *st) {
+  if (h == NULL) {  /* the process */
+    st->inuse = atomic_load(&allinuse);
+    st->mapped = atomic_load(&allmapped);
+    st->peak = atomic_load(&allpeak);
+    st->limit = 0;
+  }
+  else {
+    st->inuse = atomic_load(&h->inuse);
+    st->mapped = atomic_load(&h->mapped);
+    st->peak = h->peak;
+    st->limit = h->limit;
+  }
+}
+
+
+/*
+** {======================================================
+** States on heaps of their own
+** =======================================================
+*/
+
+static atomic_int usealloc;  /* luaL_newstate's default (shoal_defaultalloc) */
+
+LUA_API void shoal_defaultalloc (int on) {
+  atomic_store(&usealloc, on);
+}
+
+
+static lua_State *newstate (lua_Alloc fallback, size_t limit) {
+  ShoalHeap *h;
+  lua_State *L;
+  if (fallback != NULL) {  /* luaL_newstate: SHOAL_ALLOC, else the default */
+    const char *e = getenv("SHOAL_ALLOC");
+    int on = (e != NULL && *e != '\0') ? strcmp(e, "system") != 0
+                                        : atomic_load(&usealloc);
+    if (!on) return lua_newstate(fallback, NULL);
+  }
+  if ((h = shoal_heapnew()) == NULL) return NULL;
+  h->owned = 1;
+  h->limit = limit;
+  if ((L = lua_newstate(shoal_alloc, h)) == NULL) shoal_heapfree(h);
+  return L;
+}
+
+
+lua_State *shoalA_newstate (lua_Alloc fallback) {
+  return newstate(fallback, 0);
+}
+
+
+static int ownheap (lua_State *L) {
+  void *ud;
+  return lua_getallocf(L, &ud) == shoal_alloc && ((ShoalHeap *)ud)->owned;
+}
+
+
+int shoalA_wholesale (lua_State *L) {
+  return ownheap(L);
+}
+
+
+void shoalA_closed (lua_Alloc f, void *ud) {
+  if (f == shoal_alloc && ((ShoalHeap *)ud)->owned) shoal_heapfree(ud);
+}
+
+
+LUA_API lua_State *shoal_newstate (size_t limit) {
+  return newstate(NULL, limit);
+}
+
+
+LUA_API ShoalHeap *shoal_heap (lua_State *L) {
+  void *ud;
+  return (lua_getallocf(L, &ud) == shoal_alloc) ? ud : NULL;
+}
+
+
+LUA_API void shoal_setlimit (lua_State *L, size_t limit) {
+  ShoalHeap *h = shoal_heap(L);
+  if (h != NULL) h->limit = limit;
+}
+
+/* }====================================================== */
+
+
+/*
+** require("shoal").memory([scope]): the VM's heap ("vm", the default) or
+** the process's ("process"): {inuse, mapped, peak, limit} in bytes; nil
+** for a VM not on a Shoal heap (SHOAL_ALLOC=system).
+*/
+static int shoal_memory (lua_State *L) {
+  static const char *const scopes[] = {"vm", "process", NULL};
+  shoal_MemStats st;
+  ShoalHeap *h = NULL;
+  if (luaL_checkoption(L, 1, "vm", scopes) == 0) {
+    if ((h = shoal_heap(L)) == NULL) {
+      luaL_pushfail(L);
+      return 1;
+    }
+  }
+  shoal_heapstats(h, &st);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)st.inuse);
+  lua_setfield(L, -2, "inuse");
+  lua_pushinteger(L, (lua_Integer)st.mapped);
+  lua_setfield(L, -2, "mapped");
+  lua_pushinteger(L, (lua_Integer)st.peak);
+  lua_setfield(L, -2, "peak");
+  lua_pushinteger(L, (lua_Integer)st.limit);
+  lua_setfield(L, -2, "limit");
+  return 1;
+}
+
+
+static int shoal_limit (lua_State *L) {
+  ShoalHeap *h = shoal_heap(L);
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "limit must not be negative");
+  if (h == NULL) return luaL_error(L, "this VM is not on a Shoal heap (SHOAL_ALLOC=system)");
+  lua_pushinteger(L, (lua_Integer)h->limit);
+  h->limit = (size_t)n;
+  return 1;
+}
+
+
+int shoalA_openlib (lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"memory", shoal_memory},
+    {"setlimit", shoal_limit},
+    {NULL, NULL}
+  };
+  luaL_newlib(L, funcs);
+  return 1;
+}

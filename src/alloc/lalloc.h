@@ -1,0 +1,20 @@
+/*
+** lalloc.h
+** The allocator's hooks in Lua's files (lauxlib.c, lgc.c, lstate.c,
+** linit.c), which see only the public API.
+*/
+
+#ifndef lalloc_h
+#define lalloc_h
+
+#include "lua.h"
+
+/* a new state on a heap of its own (or on 'fallback' if SHOAL_ALLOC=system) */
+LUAI_FUNC lua_State *shoalA_newstate (lua_Alloc fallback);
+/* does L's heap go at once when L closes? */
+LUAI_FUNC int shoalA_wholesale (lua_State *L);
+/* after lua_close freed its last block: release a heap of its own */
+LUAI_FUNC void shoalA_closed (lua_Alloc f, void *ud);
+LUAI_FUNC int shoalA_openlib (lua_State *L);
+
+#endif
