@@ -71,6 +71,15 @@ else
   tried+=("cache $dest: absent")
 fi
 
+# machine_suite: the first non-security suite of the machine's apt sources
+# (binary packages must match the machine's C library).
+machine_suite() {
+  { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^Suites:/ {print $2}'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk '$1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } print $(i+1) }'
+  } | grep -v -m1 -e security -e updates
+}
+
 # debian_mirror: the first non-security Debian URI of the machine's apt sources.
 debian_mirror() {
   if [ -n "${SHOAL_DEBIAN_MIRROR:-}" ]; then echo "$SHOAL_DEBIAN_MIRROR"; return; fi
@@ -103,7 +112,17 @@ fetch_debian() {
     tried+=("Debian source $debpkg=$debver: no Debian mirror in /etc/apt sources (set SHOAL_DEBIAN_MIRROR)")
     return 1
   fi
+  # "bin:PKG" in deps.list: a binary package of the machine's own suite
+  local kind=deb-src get=(source --download-only) pkg=$debpkg dsuite=$suite
   aptdir=$cache/apt
+  if [[ $debpkg == bin:* ]]; then
+    kind=deb get=(download) pkg=${debpkg#bin:} aptdir=$cache/apt-bin
+    dsuite=${SHOAL_DEBIAN_BINSUITE:-$(machine_suite)}
+    if [ -z "$dsuite" ]; then
+      tried+=("Debian package $pkg=$debver: no suite in /etc/apt sources (set SHOAL_DEBIAN_BINSUITE)")
+      return 1
+    fi
+  fi
   mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
   # The tarball's own SHA-256 is pinned, so the archive key is a second check, not the only one.
   if [ -r /usr/share/keyrings/debian-archive-keyring.gpg ]; then
@@ -111,7 +130,7 @@ fetch_debian() {
   else
     opts="trusted=yes"
   fi
-  printf 'deb-src [%s] %s %s main\n' "$opts" "$mirror" "$suite" > "$aptdir/sources.list"
+  printf '%s [%s] %s %s main\n' "$kind" "$opts" "$mirror" "$dsuite" > "$aptdir/sources.list"
   local apt=(apt-get -q -o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
              -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
              -o Acquire::Retries=1 -o Acquire::http::Timeout=30)
@@ -119,7 +138,7 @@ fetch_debian() {
   # one apt run at a time on the private state (make -j fetches in parallel)
   exec 9> "$aptdir/lock"
   flock 9
-  say "downloading Debian source $debpkg=$debver ($suite) from $mirror"
+  say "downloading Debian $kind $pkg=$debver ($dsuite) from $mirror"
   : > "$log"
   # one index download a day, per mirror and suite, serves every dependency
   if [ "$(cat "$aptdir/sources.list.done" 2>/dev/null)" = "$(cat "$aptdir/sources.list")" ] &&
@@ -134,7 +153,7 @@ fetch_debian() {
   work=$(mktemp -d "$cache/dl.XXXXXX")
   # Only the orig tarball matters: a mirror missing the .dsc or the Debian
   # diff makes apt-get fail after fetching it, so judge by the tarball itself.
-  (cd "$work" && "${apt[@]}" source --download-only "$debpkg=$debver") >> "$log" 2>&1
+  (cd "$work" && "${apt[@]}" "${get[@]}" "$pkg=$debver") >> "$log" 2>&1
   if [ ! -e "$work/$origfile" ]; then
     tried+=("Debian source $debpkg=$debver from $mirror: apt-get source failed ($(grep -m1 -E '^E:' "$log"))")
     rm -rf "$work"; return 1

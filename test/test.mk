@@ -6,7 +6,7 @@ MOD_CFLAGS := -std=c11 $(OPT) -Wall -Wextra -fPIC -shared
 
 # unit tests built twice (stock and shoal) check that the C API is the same
 UNIT_BOTH := capi threads
-UNIT_SHOAL := release codecache frozen
+UNIT_SHOAL := release codecache frozen alloc
 UNIT_BIN := $(foreach t,$(UNIT_BOTH),$(O)/test/stock/$t $(O)/test/shoal/$t) \
             $(foreach t,$(UNIT_SHOAL),$(O)/test/shoal/$t)
 

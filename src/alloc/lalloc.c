@@ -246,13 +246,18 @@ static void takeremote (ShoalHeap *h, Slab *s) {
 }
 
 
-/* Take back every remote free of class 'c' (slow path only). */
-static void takeallremote (ShoalHeap *h, int c) {
+/*
+** Take back every remote free, of every class (slow path only: before
+** taking a new slab), so slabs they emptied serve any class again.
+*/
+static void takeallremote (ShoalHeap *h) {
   for (Slab *s = h->all; s != NULL; s = s->allnext) {
-    if (s->cls == c && atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+    if (s->cls >= 0 && atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+      int c = s->cls;
       takeremote(h, s);
-      if (s->used == 0 && h->current[c] != s) emptied(h, s);
-      else if (!s->listed && h->current[c] != s && s->free) list(h, s);
+      if (h->current[c] == s) continue;
+      if (s->used == 0) emptied(h, s);
+      else if (!s->listed && s->free) list(h, s);
     }
   }
 }
@@ -280,7 +285,7 @@ static void *smallalloc (ShoalHeap *h, int c) {
     /* current slab full: next partial one, or a new one */
     if (h->partial[c] == NULL &&
         atomic_load_explicit(&h->remotes, memory_order_relaxed) > 0)
-      takeallremote(h, c);
+      takeallremote(h);
     if ((s = h->partial[c]) != NULL) unlist(h, s);
     else if ((s = newslab(h, c)) == NULL) return NULL;
     h->current[c] = s;

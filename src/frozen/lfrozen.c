@@ -776,19 +776,20 @@ static void freefrozen (lua_State *L, GCObject *o) {
 
 void shoalF_closestate (lua_State *L) {
   Frozen *fz = getfrozen(L, 0);
+  int each = !shoalA_wholesale(L);  /* else the heap goes at once */
   if (fz == NULL) return;
   while (fz->graphs != NULL) {
     Graph *gr = fz->graphs;
     fz->graphs = gr->next;
     G(L)->totalbytes += (l_mem)gr->bytes;  /* freeing counts them out */
-    for (GCObject *o = gr->list, *next; o != NULL; o = next) {
+    for (GCObject *o = gr->list, *next; o != NULL && each; o = next) {
       next = o->next;
       freefrozen(L, o);
     }
     free(gr);
   }
   G(L)->totalbytes += (l_mem)fz->orphanbytes;
-  for (GCObject *o = fz->orphans, *next; o != NULL; o = next) {
+  for (GCObject *o = fz->orphans, *next; o != NULL && each; o = next) {
     next = o->next;
     freefrozen(L, o);
   }

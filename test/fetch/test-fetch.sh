@@ -60,7 +60,7 @@ check "message says how to supply it by hand" has "$tmp/err" "make LUA_TARBALL=/
 
 "$root/scripts/fetch.sh" nosuchdep > "$tmp/out" 2> "$tmp/err"
 check "unknown dependency is refused" test $? -eq 2
-check "unknown dependency lists the known ones" has "$tmp/err" "known: lua lpeg penlight"
+check "unknown dependency lists the known ones" has "$tmp/err" "known: lua lpeg penlight jemalloc mimalloc"
 
 # the build itself refuses a bad tarball and leaves nothing unpacked
 make -s -C "$root" O="$tmp/build" CACHE="$tmp/c4" LUA_TARBALL="$tmp/corrupt.tar.gz" \

@@ -1,0 +1,264 @@
+/*
+** alloc.c
+** shoal_alloc: random allocations, resizes and frees checked against a
+** reference (every byte written is read back intact, and the accounting
+** matches); frees from another thread; limits; memory given back to the OS;
+** VMs created and closed in a loop without growth.
+*/
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shoal.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+#include "t.h"
+
+#define NBLOCKS		4000
+#define NOPS		300000
+
+
+static size_t rss_kb (void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+
+static uint64_t rnd = 88172645463325252u;
+static size_t next (size_t n) {  /* xorshift: deterministic */
+  rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17;
+  return (size_t)(rnd % n);
+}
+
+
+static size_t randsize (void) {
+  switch (next(10)) {
+    case 0: return 2049 + next(60000);  /* large */
+    case 1: case 2: return 1 + next(2048);
+    default: return 1 + next(200);  /* most Lua objects are small */
+  }
+}
+
+
+static void fill (unsigned char *p, size_t n, unsigned char tag) {
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(tag + i);
+}
+
+
+static int intact (const unsigned char *p, size_t n, unsigned char tag) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(tag + i)) return 0;
+  return 1;
+}
+
+
+static void test_random (void) {
+  static unsigned char *block[NBLOCKS];
+  static size_t size[NBLOCKS];
+  static unsigned char tag[NBLOCKS];
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st;
+  size_t live = 0;
+  int bad = 0;
+  for (int op = 0; op < NOPS && !bad; op++) {
+    int i = (int)next(NBLOCKS);
+    if (block[i] == NULL) {  /* allocate */
+      size_t n = randsize();
+      block[i] = shoal_alloc(h, NULL, 5 /* a type tag */, n);
+      if (block[i] == NULL) { bad = 1; break; }
+      size[i] = n; tag[i] = (unsigned char)op;
+      fill(block[i], n, tag[i]);
+      live += n;
+    }
+    else if (next(2)) {  /* resize, keeping the common prefix */
+      size_t n = randsize(), keep = n < size[i] ? n : size[i];
+      if (!intact(block[i], size[i], tag[i])) { bad = 2; break; }
+      block[i] = shoal_alloc(h, block[i], size[i], n);
+      if (block[i] == NULL || !intact(block[i], keep, tag[i])) { bad = 3; break; }
+      live += n - size[i];
+      size[i] = n; tag[i] = (unsigned char)op;
+      fill(block[i], n, tag[i]);
+    }
+    else {  /* free */
+      if (!intact(block[i], size[i], tag[i])) { bad = 4; break; }
+      shoal_alloc(h, block[i], size[i], 0);
+      live -= size[i];
+      block[i] = NULL;
+    }
+  }
+  T_EQI(bad, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, live);  /* accounting matches the reference */
+  T_OK(st.peak >= live && st.mapped >= live);
+  for (int i = 0; i < NBLOCKS; i++) {
+    if (block[i] != NULL) {
+      T_OK(intact(block[i], size[i], tag[i]) || (printf("# block %d\n", i), 0));
+      shoal_alloc(h, block[i], size[i], 0);
+      block[i] = NULL;
+    }
+  }
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+}
+
+
+/* Blocks allocated by the owner, freed by another thread at the same time. */
+#define NREMOTE	20000
+static void *queue[NREMOTE];
+static _Atomic int produced;
+
+static void *remote_freer (void *arg) {
+  ShoalHeap *h = arg;
+  for (int i = 0; i < NREMOTE; i++) {
+    while (__atomic_load_n(&produced, __ATOMIC_ACQUIRE) <= i) ;  /* wait for block i */
+    shoal_freeremote(h, queue[i], 48 + (size_t)(i % 3) * 1000);
+  }
+  return NULL;
+}
+
+
+static void test_remote (void) {
+  ShoalHeap *h = shoal_heapnew();
+  pthread_t th;
+  shoal_MemStats st;
+  T_EQI(pthread_create(&th, NULL, remote_freer, h), 0);
+  for (int i = 0; i < NREMOTE; i++) {
+    size_t n = 48 + (size_t)(i % 3) * 1000;  /* small and large */
+    queue[i] = shoal_alloc(h, NULL, 0, n);
+    memset(queue[i], 0xAB, n);
+    __atomic_store_n(&produced, i + 1, __ATOMIC_RELEASE);
+    if (i % 100 == 0) {  /* the owner goes on allocating meanwhile */
+      void *p = shoal_alloc(h, NULL, 0, 48);
+      shoal_alloc(h, p, 48, 0);
+    }
+  }
+  T_EQI(pthread_join(th, NULL), 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  /* all blocks out at once, all freed by another thread, all again: the
+     memory freed remotely serves the second round */
+  for (int i = 0; i < NREMOTE; i++)
+    queue[i] = shoal_alloc(h, NULL, 0, 48 + (size_t)(i % 3) * 1000);
+  shoal_heapstats(h, &st);
+  size_t mapped = st.mapped;
+  __atomic_store_n(&produced, 0, __ATOMIC_RELEASE);
+  T_EQI(pthread_create(&th, NULL, remote_freer, h), 0);
+  __atomic_store_n(&produced, NREMOTE, __ATOMIC_RELEASE);
+  T_EQI(pthread_join(th, NULL), 0);
+  for (int i = 0; i < NREMOTE; i++)
+    queue[i] = shoal_alloc(h, NULL, 0, 48 + (size_t)(i % 3) * 1000);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, mapped);
+  if (st.mapped != mapped) printf("# mapped %zu then %zu\n", mapped, st.mapped);
+  for (int i = 0; i < NREMOTE; i++)
+    shoal_alloc(h, queue[i], 48 + (size_t)(i % 3) * 1000, 0);
+  shoal_heapfree(h);
+}
+
+
+static int grow (lua_State *L) {  /* 10 MB, beyond the other VM's limit */
+  if (luaL_dostring(L, "local t = {} for i = 1, 1e5 do t[i] = {i} end") != LUA_OK)
+    return lua_error(L);
+  return 0;
+}
+
+
+static void test_limit (void) {
+  lua_State *L = shoal_newstate(2 * 1024 * 1024), *other = shoal_newstate(0);
+  shoal_MemStats st;
+  luaL_openlibs(L);
+  luaL_openlibs(other);
+  T_OK(luaL_loadstring(L, "local t = {} for i = 1, 1e7 do t[i] = {i} end") == LUA_OK);
+  T_EQI(lua_pcall(L, 0, 0, 0), LUA_ERRMEM);
+  T_EQS(lua_tostring(L, -1), "not enough memory");
+  lua_pop(L, 1);
+  lua_gc(L, LUA_GCCOLLECT);
+  shoal_heapstats(shoal_heap(L), &st);
+  T_OK(st.inuse <= 2 * 1024 * 1024);
+  T_EQI(st.limit, 2 * 1024 * 1024);
+  /* the VM recovers */
+  T_OK(luaL_dostring(L, "local t = {} for i = 1, 1000 do t[i] = {i} end return #t") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1000);
+  lua_pop(L, 1);
+  /* from Lua too */
+  T_OK(luaL_dostring(L, "local ok, e = pcall(function () local s = string.rep('x', 4 * 2^20) end) "
+                        "return (not ok and e == 'not enough memory') and 1 or 0") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1);
+  lua_pop(L, 1);
+  T_OK(luaL_dostring(L, "local m = require('shoal').memory() "
+                        "return (m.limit == 2 * 2^20 and m.inuse > 0 and m.peak >= m.inuse and m.mapped > 0) and 1 or 0") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1);
+  lua_pop(L, 1);
+  /* another VM is not affected */
+  lua_pushcfunction(other, grow);
+  T_EQI(lua_pcall(other, 0, 0, 0), LUA_OK);
+  lua_close(L);
+  lua_close(other);
+}
+
+
+static void test_rss (void) {
+  ShoalHeap *h = shoal_heapnew();
+  enum { N = 3000000, SIZE = 64 };  /* about 190 MB */
+  void **p = malloc(N * sizeof(void *));
+  size_t before = rss_kb(), peak, after;
+  for (int i = 0; i < N; i++) {
+    p[i] = shoal_alloc(h, NULL, 0, SIZE);
+    memset(p[i], 1, SIZE);
+  }
+  peak = rss_kb();
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
+  free(p);
+  after = rss_kb();
+  T_OK(peak > before + 150 * 1024);
+  /* the pages went back to the OS, but each empty slab's first page (its
+     header: about 6% of the slabs' memory) */
+  T_OK(after < before + 16 * 1024);
+  if (after >= before + 16 * 1024)
+    printf("# rss before %zu KB, peak %zu KB, after %zu KB\n", before, peak, after);
+  shoal_heapfree(h);
+}
+
+
+static void test_loop (void) {
+  size_t r200 = 0, r2000;
+  for (int i = 1; i <= 2000; i++) {
+    lua_State *L = shoal_newstate(0);
+    luaL_openlibs(L);
+    if (luaL_dostring(L, "local t = {} for i = 1, 500 do t[i] = tostring(i) .. 'x' end "
+                         "nogc('open', {t}) return #t") != LUA_OK ||
+        lua_tointeger(L, -1) != 500) {
+      T_OK(0);
+      lua_close(L);
+      break;
+    }
+    lua_close(L);
+    if (i == 200) r200 = rss_kb();
+  }
+  r2000 = rss_kb();
+  T_OK(r2000 < r200 + 2048);  /* no growth: VMs give everything back */
+  if (r2000 >= r200 + 2048) printf("# rss after 200 VMs %zu KB, after 2000 %zu KB\n", r200, r2000);
+  shoal_MemStats st;
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.inuse, 0);  /* nothing left anywhere in the process */
+}
+
+
+int main (void) {
+  test_random();
+  test_remote();
+  test_limit();
+  test_rss();
+  test_loop();
+  return t_done();
+}
