@@ -13,7 +13,25 @@ $(O)/bench/stock/%: bench/%.c $(O)/stock/lib/liblua.a $(O)/stock/include/.stamp
 	$(CC) $(UNIT_CFLAGS) -I$(O)/stock/include -o $@ $< $(O)/stock/lib/liblua.a $(LIBS)
 $(O)/bench/shoal/%: bench/%.c $(O)/shoal/lib/libshoal.a $(O)/shoal/include/.stamp
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_CFLAGS) -I$(O)/shoal/include -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
+	$(CC) $(UNIT_CFLAGS) -DSHOAL -I$(O)/shoal/include -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
+
+# jemalloc and mimalloc, from Debian's packages, to preload into stock Lua
+JEMALLOC_DEB := $(CACHE)/libjemalloc2_5.3.0-1_amd64.deb
+MIMALLOC_DEB := $(CACHE)/libmimalloc2.0_2.0.9+ds-2_amd64.deb
+$(JEMALLOC_DEB):
+	scripts/fetch.sh jemalloc >/dev/null
+$(MIMALLOC_DEB):
+	scripts/fetch.sh mimalloc >/dev/null
+# unpack_deb NAME DEB
+define unpack_deb
+$(O)/ext/$1/.stamp: $2
+	scripts/fetch.sh $1 >/dev/null
+	rm -rf $$(@D) && mkdir -p $$(@D)
+	dpkg-deb -x $2 $$(@D)
+	touch $$@
+endef
+$(eval $(call unpack_deb,jemalloc,$(JEMALLOC_DEB)))
+$(eval $(call unpack_deb,mimalloc,$(MIMALLOC_DEB)))
 
 # Penlight, from Debian's source package: the code base the 'vms' benchmark loads
 $(O)/ext/penlight/.stamp: $(PENLIGHT_TGZ)
@@ -28,7 +46,9 @@ $(O)/bench/modules/%.so: bench/%.c $(O)/stock/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(MOD_CFLAGS) -I$(O)/stock/include -o $@ $<
 
-BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/clock.so
+BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/clock.so \
+               $(O)/bench/stock/closevm $(O)/bench/shoal/closevm \
+               $(JEMALLOC_DEB) $(MIMALLOC_DEB) $(O)/ext/jemalloc/.stamp $(O)/ext/mimalloc/.stamp
 
 .PHONY: bench
 bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp

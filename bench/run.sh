@@ -14,6 +14,8 @@ command() {
   c=${c//\{bin\}/$O/bench/$1}
   c=${c//\{penlight\}/$O/ext/penlight/lua}
   c=${c//\{cpath\}/$O/bench/modules/?.so}
+  c=${c//\{jemalloc\}/$O/ext/jemalloc/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
+  c=${c//\{mimalloc\}/$O/ext/mimalloc/usr/lib/x86_64-linux-gnu/libmimalloc.so.2}
   echo "$c"
 }
 while read -r name cmd; do

@@ -162,6 +162,7 @@ static Slab *mapslab (ShoalHeap *h) {
       free(sg);
       return NULL;
     }
+    unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
     sg->base = p;
     sg->next = h->segs;
     h->segs = sg;
@@ -421,6 +422,7 @@ void shoal_heapfree (ShoalHeap *h) {
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
     h->segs = sg->next;
+    unpoison(sg->base, SEGSIZE);
     munmap(sg->base, SEGSIZE);
     free(sg);
   }

@@ -19,6 +19,13 @@
 
 #include "t.h"
 
+/* sanitizers keep shadow memory of their own: RSS tells nothing there */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_CHECKS	0
+#else
+#define RSS_CHECKS	1
+#endif
+
 #define NBLOCKS		4000
 #define NOPS		300000
 
@@ -220,11 +227,11 @@ static void test_rss (void) {
   for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
   free(p);
   after = rss_kb();
-  T_OK(peak > before + 150 * 1024);
   /* the pages went back to the OS, but each empty slab's first page (its
      header: about 6% of the slabs' memory) */
-  T_OK(after < before + 16 * 1024);
-  if (after >= before + 16 * 1024)
+  T_OK(!RSS_CHECKS || peak > before + 150 * 1024);
+  T_OK(!RSS_CHECKS || after < before + 16 * 1024);
+  if (RSS_CHECKS && after >= before + 16 * 1024)
     printf("# rss before %zu KB, peak %zu KB, after %zu KB\n", before, peak, after);
   shoal_heapfree(h);
 }
@@ -246,8 +253,8 @@ static void test_loop (void) {
     if (i == 200) r200 = rss_kb();
   }
   r2000 = rss_kb();
-  T_OK(r2000 < r200 + 2048);  /* no growth: VMs give everything back */
-  if (r2000 >= r200 + 2048) printf("# rss after 200 VMs %zu KB, after 2000 %zu KB\n", r200, r2000);
+  T_OK(!RSS_CHECKS || r2000 < r200 + 2048);  /* no growth: VMs give all back */
+  if (RSS_CHECKS && r2000 >= r200 + 2048) printf("# rss after 200 VMs %zu KB, after 2000 %zu KB\n", r200, r2000);
   shoal_MemStats st;
   shoal_heapstats(NULL, &st);
   T_EQI(st.inuse, 0);  /* nothing left anywhere in the process */
