@@ -90,14 +90,20 @@ typedef struct Large {  /* header of a block over MAXSMALL */
 struct ShoalHeap {
   Slab *current[NCLASSES];  /* where the next block of each class comes from */
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
-  Slab *empty;  /* empty slabs kept for reuse (linked by 'next') */
-  int nempty;
+  Slab *warm;  /* empty slabs with their pages (linked by 'next') */
+  Slab *cold;  /* empty slabs whose pages went back to the OS */
+  int nwarm, ncold;
+  int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
   pthread_mutex_t largelock;  /* large blocks may be freed remotely */
   Large large;  /* list head */
-  atomic_size_t inuse;  /* bytes Lua holds */
+  /* 'inuse' and 'peak' are written by the owner only (plain stores;
+     atomic so that other threads may read them) */
+  atomic_size_t inuse;  /* bytes Lua holds, but for remote frees */
+  atomic_size_t remotebytes;  /* bytes freed by other threads */
+  atomic_size_t peak;  /* of inuse - remotebytes */
+  ptrdiff_t unflushed;  /* change of 'inuse' not yet in the process's count */
   atomic_size_t mapped;  /* bytes taken from the system */
-  size_t peak;  /* of 'inuse' (owner) */
   size_t limit;  /* 0: none */
   atomic_size_t remotes;  /* remote frees not yet taken back */
   int owned;  /* made for one state, released with it */
@@ -110,26 +116,52 @@ typedef struct Segment {  /* a mapping slabs are carved from */
   char *base;
 } Segment;
 
-static atomic_size_t allinuse, allmapped, allpeak;
+/* the process: 'allinuse' may lag each heap's by FLUSH bytes, so it is
+   signed, read clamped at 0 */
+static atomic_llong allinuse;
+static atomic_size_t allmapped, allpeak;
 
 
-static void count (ShoalHeap *h, ptrdiff_t inuse, ptrdiff_t mapped) {
-  if (inuse != 0) {
-    size_t now = atomic_fetch_add_explicit(&h->inuse, (size_t)inuse,
-                                           memory_order_relaxed) + inuse;
-    size_t all = atomic_fetch_add_explicit(&allinuse, (size_t)inuse,
-                                           memory_order_relaxed) + inuse;
-    size_t p;
-    if (inuse > 0) {
-      if (now > h->peak) h->peak = now;
-      p = atomic_load_explicit(&allpeak, memory_order_relaxed);
-      while (all > p && !atomic_compare_exchange_weak(&allpeak, &p, all)) ;
-    }
-  }
-  if (mapped != 0) {
-    atomic_fetch_add_explicit(&h->mapped, (size_t)mapped, memory_order_relaxed);
-    atomic_fetch_add_explicit(&allmapped, (size_t)mapped, memory_order_relaxed);
-  }
+#define FLUSH		((ptrdiff_t)64 * 1024)
+#define relaxed		memory_order_relaxed
+
+/* Bytes Lua holds in 'h'. */
+static size_t heapinuse (ShoalHeap *h) {
+  return atomic_load_explicit(&h->inuse, relaxed) -
+         atomic_load_explicit(&h->remotebytes, relaxed);
+}
+
+
+/* The process's count catches up with the heap's (every FLUSH bytes). */
+static void flush (ShoalHeap *h) {
+  size_t held = heapinuse(h);
+  if (held > atomic_load_explicit(&h->peak, relaxed))
+    atomic_store_explicit(&h->peak, held, relaxed);
+  long long all = atomic_fetch_add_explicit(&allinuse, h->unflushed, relaxed) +
+                  h->unflushed;
+  size_t p = atomic_load_explicit(&allpeak, relaxed);
+  while (all > 0 && (size_t)all > p &&
+         !atomic_compare_exchange_weak(&allpeak, &p, (size_t)all)) ;
+  h->unflushed = 0;
+}
+
+
+/*
+** The owner's accounting: no atomic read-modify-write on the fast path;
+** peaks are taken every FLUSH bytes of change (and at every statistics
+** read), so they may miss a spike shorter than that.
+*/
+static inline void count (ShoalHeap *h, ptrdiff_t delta) {
+  atomic_store_explicit(&h->inuse,
+      atomic_load_explicit(&h->inuse, relaxed) + (size_t)delta, relaxed);
+  h->unflushed += delta;
+  if (l_unlikely(h->unflushed > FLUSH || h->unflushed < -FLUSH)) flush(h);
+}
+
+
+static void countmapped (ShoalHeap *h, ptrdiff_t delta) {
+  atomic_fetch_add_explicit(&h->mapped, (size_t)delta, relaxed);
+  atomic_fetch_add_explicit(&allmapped, (size_t)delta, relaxed);
 }
 
 
@@ -168,7 +200,7 @@ static Slab *mapslab (ShoalHeap *h) {
     h->segs = sg;
     h->seg = p;
     h->segend = p + SEGSIZE;
-    count(h, 0, SEGSIZE);
+    countmapped(h, SEGSIZE);
   }
   h->seg += SLABSIZE;
   return (Slab *)(h->seg - SLABSIZE);
@@ -195,10 +227,15 @@ static void list (ShoalHeap *h, Slab *s) {
 
 /* A slab ready for class 'c': a kept empty one, or a new one. */
 static Slab *newslab (ShoalHeap *h, int c) {
-  Slab *s = h->empty;
-  if (s != NULL) {
-    h->empty = s->next;
-    h->nempty--;
+  Slab *s;
+  if ((s = h->warm) != NULL) {
+    h->warm = s->next;
+    h->nwarm--;
+    unpoison((char *)s + HEADER, SLABSIZE - HEADER);
+  }
+  else if ((s = h->cold) != NULL) {
+    h->cold = s->next;
+    h->ncold--;
     unpoison((char *)s + HEADER, SLABSIZE - HEADER);
   }
   else {
@@ -208,6 +245,7 @@ static Slab *newslab (ShoalHeap *h, int c) {
     atomic_init(&s->remote, NULL);
     s->allnext = h->all;
     h->all = s;
+    h->nslabs++;
   }
   s->cls = c;
   s->free = NULL;
@@ -220,16 +258,28 @@ static Slab *newslab (ShoalHeap *h, int c) {
 }
 
 
-/* 's' has no block out: keep it for reuse, or give its memory back. */
+/*
+** 's' has no block out: keep it for reuse. The heap keeps KEEPEMPTY empty
+** slabs, or a quarter as many as it has in use, with their pages; the
+** pages of the others go back to the OS (their header page stays).
+*/
 static void emptied (ShoalHeap *h, Slab *s) {
   if (s->listed) unlist(h, s);
   if (h->current[s->cls] == s) h->current[s->cls] = NULL;
   s->cls = -1;
-  if (h->nempty >= KEEPEMPTY)  /* the OS takes the pages, the slab stays */
-    madvise((char *)s + 4096, SLABSIZE - 4096, MADV_DONTNEED);
-  s->next = h->empty;
-  h->empty = s;
-  h->nempty++;
+  s->next = h->warm;
+  h->warm = s;
+  h->nwarm++;
+  while (h->nwarm > KEEPEMPTY &&
+         h->nwarm * 4 > h->nslabs - h->nwarm - h->ncold) {
+    Slab *w = h->warm;
+    h->warm = w->next;
+    h->nwarm--;
+    madvise((char *)w + 4096, SLABSIZE - 4096, MADV_DONTNEED);
+    w->next = h->cold;
+    h->cold = w;
+    h->ncold++;
+  }
 }
 
 
@@ -323,7 +373,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
   if (l->next) l->next->prev = l;
   h->large.next = l;
   pthread_mutex_unlock(&h->largelock);
-  count(h, 0, (ptrdiff_t)(LARGEHEADER + n));
+  countmapped(h, (ptrdiff_t)(LARGEHEADER + n));
   return (char *)l + LARGEHEADER;
 }
 
@@ -335,7 +385,7 @@ static void largefree (ShoalHeap *h, void *b, size_t n) {
   if (l->next) l->next->prev = l->prev;
   pthread_mutex_unlock(&h->largelock);
   free(l);
-  count(h, 0, -(ptrdiff_t)(LARGEHEADER + n));
+  countmapped(h, -(ptrdiff_t)(LARGEHEADER + n));
 }
 
 /* }====================================================== */
@@ -365,16 +415,16 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     if (ptr != NULL) {
       blockfree(h, ptr, osize);
-      count(h, -(ptrdiff_t)osize, 0);
+      count(h, -(ptrdiff_t)osize);
     }
     return NULL;
   }
   if (h->limit != 0 && nsize > osize &&  /* shrinking never fails */
-      atomic_load_explicit(&h->inuse, memory_order_relaxed) - osize + nsize > h->limit)
+      heapinuse(h) - osize + nsize > h->limit)
     return NULL;  /* Lua raises "not enough memory" */
   if (ptr != NULL && osize <= MAXSMALL && nsize <= MAXSMALL &&
       classof(osize) == classof(nsize)) {  /* same block will do */
-    count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize, 0);
+    count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
     return ptr;
   }
   if ((b = blockalloc(h, nsize)) == NULL) return NULL;
@@ -382,7 +432,7 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
     blockfree(h, ptr, osize);
   }
-  count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize, 0);
+  count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
   return b;
 }
 
@@ -399,7 +449,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
                  memory_order_release, memory_order_relaxed));
     atomic_fetch_add_explicit(&h->remotes, 1, memory_order_relaxed);
   }
-  count(h, -(ptrdiff_t)size, 0);
+  atomic_fetch_add_explicit(&h->remotebytes, size, relaxed);
+  atomic_fetch_sub_explicit(&allinuse, (long long)size, relaxed);
 }
 
 /* }====================================================== */
@@ -431,8 +482,9 @@ void shoal_heapfree (ShoalHeap *h) {
     free(l);
   }
   /* what Lua did not free (a wholesale close) leaves the process's count */
-  atomic_fetch_sub_explicit(&allinuse, atomic_load(&h->inuse), memory_order_relaxed);
-  atomic_fetch_sub_explicit(&allmapped, atomic_load(&h->mapped), memory_order_relaxed);
+  flush(h);
+  atomic_fetch_sub_explicit(&allinuse, (long long)heapinuse(h), relaxed);
+  atomic_fetch_sub_explicit(&allmapped, atomic_load(&h->mapped), relaxed);
   pthread_mutex_destroy(&h->largelock);
   free(h);
 }
@@ -445,15 +497,17 @@ void shoal_heaplimit (ShoalHeap *h, size_t limit) {
 
 void shoal_heapstats (ShoalHeap *h, shoal_MemStats *st) {
   if (h == NULL) {  /* the process */
-    st->inuse = atomic_load(&allinuse);
+    long long all = atomic_load(&allinuse);
+    st->inuse = (all > 0) ? (size_t)all : 0;
     st->mapped = atomic_load(&allmapped);
     st->peak = atomic_load(&allpeak);
     st->limit = 0;
   }
   else {
-    st->inuse = atomic_load(&h->inuse);
+    size_t peak = atomic_load_explicit(&h->peak, relaxed);
+    st->inuse = heapinuse(h);
     st->mapped = atomic_load(&h->mapped);
-    st->peak = h->peak;
+    st->peak = (st->inuse > peak) ? st->inuse : peak;
     st->limit = h->limit;
   }
 }
