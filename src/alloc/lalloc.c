@@ -466,10 +466,8 @@ ShoalHeap *shoal_heapnew (void) {
 
 
 void shoal_heapfree (ShoalHeap *h) {
-  Slab *s, *next;
   Large *l, *lnext;
   if (h == NULL) return;
-  (void)s; (void)next;
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
     h->segs = sg->next;

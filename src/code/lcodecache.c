@@ -381,7 +381,7 @@ static void setfield (lua_State *L, const char *k, lua_Integer v) {
 
 
 static int cache_stats (lua_State *L) {
-  size_t ready = 0, bytes = 0, nhits, nmisses, nlive, retired, rbytes;
+  size_t ready = 0, bytes = 0, nhits, nmisses, retired, rbytes;
   size_t priv, nstr, strbytes;
   static const char *const pmodes[] = {"on", "off", "trust"};
   pthread_mutex_lock(&lock);
@@ -396,7 +396,7 @@ static int cache_stats (lua_State *L) {
   nhits = hits;
   nmisses = misses;
   pthread_mutex_unlock(&lock);
-  shoalP_stats(&nlive, &retired, &rbytes, &priv);
+  shoalP_stats(&retired, &rbytes, &priv);
   shoalS_stats(&nstr, &strbytes);
   lua_createtable(L, 0, 10);
   setfield(L, "entries", (lua_Integer)ready);

@@ -67,7 +67,7 @@ LUAI_FUNC void shoalP_unref (Version *v);
 LUAI_FUNC void shoalP_setcached (Version *v, int incache);  /* 1: in, 2: retired */
 LUAI_FUNC size_t shoalP_size (const Version *v);
 LUAI_FUNC void shoalP_push (lua_State *L, Version *v, int env);
-LUAI_FUNC void shoalP_stats (size_t *live, size_t *retired, size_t *retiredbytes,
+LUAI_FUNC void shoalP_stats (size_t *retired, size_t *retiredbytes,
                              size_t *privatecopies);
 
 /* frozen data (lfrozen.c): the closures whose upvalues are roots */

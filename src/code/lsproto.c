@@ -239,12 +239,10 @@ size_t shoalP_size (const Version *v) {
 }
 
 
-void shoalP_stats (size_t *nlive, size_t *retired, size_t *retiredbytes,
-                   size_t *nprivate) {
-  *nlive = *retired = *retiredbytes = 0;
+void shoalP_stats (size_t *retired, size_t *retiredbytes, size_t *nprivate) {
+  *retired = *retiredbytes = 0;
   pthread_mutex_lock(&live);
   for (Version *v = versions; v != NULL; v = v->next) {
-    (*nlive)++;
     if (v->incache == 2) {
       (*retired)++;
       *retiredbytes += v->bytes;
@@ -263,14 +261,18 @@ void shoalP_stats (size_t *nlive, size_t *retired, size_t *retiredbytes,
 ** =======================================================
 */
 
-ShoalVM *shoalP_vm (lua_State *L) {
+/* L's ShoalVM, made on first use; NULL if there is no memory for it. */
+static ShoalVM *getvm (lua_State *L) {
   global_State *g = G(L);
-  if (g->shoal == NULL) {
-    ShoalVM *vm = calloc(1, sizeof(ShoalVM));
-    if (vm == NULL) luaD_throw(L, LUA_ERRMEM);
-    g->shoal = vm;
-  }
+  if (g->shoal == NULL) g->shoal = calloc(1, sizeof(ShoalVM));
   return g->shoal;
+}
+
+
+ShoalVM *shoalP_vm (lua_State *L) {
+  ShoalVM *vm = getvm(L);
+  if (vm == NULL) luaD_throw(L, LUA_ERRMEM);
+  return vm;
 }
 
 
@@ -560,15 +562,13 @@ void shoalP_push (lua_State *L, Version *v, int env) {
   ShoalVM *vm;
   LClosure *cl;
   Held *h;
-  luaD_checkstack(L, 1);
-  vm = G(L)->shoal;
-  if (vm == NULL && (vm = calloc(1, sizeof(ShoalVM))) != NULL)
-    G(L)->shoal = vm;
-  if (vm == NULL || (h = hold(L, vm, v)) == NULL) {
+  if ((vm = getvm(L)) == NULL || (h = hold(L, vm, v)) == NULL) {
     shoalP_unref(v);
     luaD_throw(L, LUA_ERRMEM);
   }
-  /* from here on L holds 'v' until a full mark finds no closure over it */
+  /* from here on L holds 'v' until a full mark finds no closure over it,
+     so errors may be raised */
+  luaD_checkstack(L, 1);
   if (h->conflict) {
     pthread_mutex_lock(&live);
     privatecopies++;
