@@ -65,10 +65,10 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** on a heap of its own, released at once by lua_close, with a limit (0:
 ** none) beyond which allocations fail as out-of-memory in Lua (no panic
 ** function, no warning function: set them as needed). luaL_newstate does
-** the same when shoal_defaultalloc(1) was called (bin/lua does) or
-** SHOAL_ALLOC=shoal, and uses the C library's allocator when
-** SHOAL_ALLOC=system or by default. shoal_freeremote frees a block of a
-** heap from a thread that is not running its VM.
+** the same by default; with SHOAL_ALLOC=system in the environment (read
+** once) or after shoal_defaultalloc(0) it uses the C library's allocator,
+** and shoal_defaultalloc(1) brings Shoal's back. shoal_freeremote frees a
+** block of a heap from a thread that is not running its VM.
 */
 typedef struct ShoalHeap ShoalHeap;
 

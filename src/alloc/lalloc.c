@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stdio.h>
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -44,8 +45,8 @@
 
 /*
 ** Size classes: every 16 bytes up to 128, then four per doubling (at most
-** 25% lost to rounding) up to MAXSMALL: few classes, so a small VM touches
-** few partly used pages.
+** 25% lost to rounding) up to MAXSMALL. Coarse classes serve a small VM
+** better: its MIXED slabs reuse a freed block only for its own class.
 */
 #define NCLASSES	24
 static const unsigned short classsize[NCLASSES] = {
@@ -66,20 +67,41 @@ static void makeclasses (void) {
 #define classof(n)	(sizeclass[((n) - 1) / GRAIN])	/* n in 1..MAXSMALL */
 #define blocksize(c)	((size_t)classsize[c])
 
-typedef struct Slab {
-  struct ShoalHeap *heap;
-  struct Slab *next, *prev;  /* in its class's list of slabs with room */
-  struct Slab *allnext;  /* in the heap's list of all its slabs */
-  _Atomic(void *) remote;  /* blocks freed by other threads */
+typedef struct Slab {  /* what the fast paths touch comes first: one line */
   void *free;  /* blocks freed by the owner */
   char *bump, *end;  /* space never handed out */
   unsigned int used;  /* blocks out (owner's view: remote frees not yet taken) */
-  int cls;  /* size class; -1 while empty and cached */
+  int cls;  /* size class; EMPTY while empty and cached; MIXED */
   int listed;  /* on its class's 'partial' list */
+  struct ShoalHeap *heap;
+  _Atomic(void *) remote;  /* blocks freed by other threads */
+  struct Slab *next, *prev;  /* in its class's list of slabs with room */
+  struct Slab *allnext;  /* in the heap's list of all its slabs */
 } Slab;
 
-#define HEADER		((sizeof(Slab) + GRAIN - 1) / GRAIN * GRAIN)
-#define slabof(p)	((Slab *)((uintptr_t)(p) & ~(uintptr_t)(SLABSIZE - 1)))
+#define EMPTY		(-1)
+/*
+** A heap's first MAXMIXED slabs are MIXED: blocks of every class, carved
+** in turn, so a small VM touches about as many pages as it holds bytes
+** instead of a partly used page per class. Their free blocks go onto the
+** heap's 'mixfree' lists; the slabs stay the heap's until it is released.
+*/
+#define MIXED		(-2)
+#define MAXMIXED	2
+
+/*
+** A slab's header sits at one of NCOLORS cache-line offsets, chosen by the
+** slab's address: headers at the same offset of 64 KB-aligned slabs would
+** all fall into the same cache sets and evict each other. Blocks start
+** after the last possible header, at FIRSTBLOCK.
+*/
+#define NCOLORS		16
+#define LINE		64
+#define FIRSTBLOCK	(((NCOLORS - 1) * LINE + sizeof(Slab) + GRAIN - 1) / GRAIN * GRAIN)
+#define slabbase(p)	((uintptr_t)(p) & ~(uintptr_t)(SLABSIZE - 1))
+#define slabat(b)	((Slab *)((b) + ((b) / SLABSIZE % NCOLORS) * LINE))
+#define slabof(p)	slabat(slabbase(p))
+#define blocks(s)	((char *)slabbase(s) + FIRSTBLOCK)
 
 typedef struct Large {  /* header of a block over MAXSMALL */
   struct Large *next, *prev;
@@ -89,7 +111,10 @@ typedef struct Large {  /* header of a block over MAXSMALL */
 
 struct ShoalHeap {
   Slab *current[NCLASSES];  /* where the next block of each class comes from */
+  void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
+  Slab *mixed;  /* the MIXED slab being carved */
+  int nmixed;  /* MIXED slabs so far */
   Slab *warm;  /* empty slabs with their pages (linked by 'next') */
   Slab *cold;  /* empty slabs whose pages went back to the OS */
   int nwarm, ncold;
@@ -203,7 +228,7 @@ static Slab *mapslab (ShoalHeap *h) {
     countmapped(h, SEGSIZE);
   }
   h->seg += SLABSIZE;
-  return (Slab *)(h->seg - SLABSIZE);
+  return slabat((uintptr_t)h->seg - SLABSIZE);
 }
 
 
@@ -231,12 +256,12 @@ static Slab *newslab (ShoalHeap *h, int c) {
   if ((s = h->warm) != NULL) {
     h->warm = s->next;
     h->nwarm--;
-    unpoison((char *)s + HEADER, SLABSIZE - HEADER);
+    unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   }
   else if ((s = h->cold) != NULL) {
     h->cold = s->next;
     h->ncold--;
-    unpoison((char *)s + HEADER, SLABSIZE - HEADER);
+    unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   }
   else {
     if ((s = mapslab(h)) == NULL) return NULL;
@@ -249,8 +274,8 @@ static Slab *newslab (ShoalHeap *h, int c) {
   }
   s->cls = c;
   s->free = NULL;
-  s->bump = (char *)s + HEADER;
-  s->end = (char *)s + SLABSIZE;
+  s->bump = blocks(s);
+  s->end = (char *)slabbase(s) + SLABSIZE;
   s->used = 0;
   s->next = s->prev = NULL;
   s->listed = 0;
@@ -266,7 +291,7 @@ static Slab *newslab (ShoalHeap *h, int c) {
 static void emptied (ShoalHeap *h, Slab *s) {
   if (s->listed) unlist(h, s);
   if (h->current[s->cls] == s) h->current[s->cls] = NULL;
-  s->cls = -1;
+  s->cls = EMPTY;
   s->next = h->warm;
   h->warm = s;
   h->nwarm++;
@@ -275,7 +300,7 @@ static void emptied (ShoalHeap *h, Slab *s) {
     Slab *w = h->warm;
     h->warm = w->next;
     h->nwarm--;
-    madvise((char *)w + 4096, SLABSIZE - 4096, MADV_DONTNEED);
+    madvise((char *)slabbase(w) + 4096, SLABSIZE - 4096, MADV_DONTNEED);
     w->next = h->cold;
     h->cold = w;
     h->ncold++;
@@ -283,14 +308,24 @@ static void emptied (ShoalHeap *h, Slab *s) {
 }
 
 
-/* Take back the blocks other threads freed in 's'. */
+/*
+** Take back the blocks other threads freed in 's'. A block freed into a
+** MIXED slab carries its class in its second word.
+*/
 static void takeremote (ShoalHeap *h, Slab *s) {
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   while (b != NULL) {
     void *next = *(void **)b;
-    *(void **)b = s->free;
-    s->free = b;
-    s->used--;
+    if (s->cls == MIXED) {
+      int c = (int)((uintptr_t *)b)[1];
+      *(void **)b = h->mixfree[c];
+      h->mixfree[c] = b;
+    }
+    else {
+      *(void **)b = s->free;
+      s->free = b;
+      s->used--;
+    }
     atomic_fetch_sub_explicit(&h->remotes, 1, memory_order_relaxed);
     b = next;
   }
@@ -303,9 +338,11 @@ static void takeremote (ShoalHeap *h, Slab *s) {
 */
 static void takeallremote (ShoalHeap *h) {
   for (Slab *s = h->all; s != NULL; s = s->allnext) {
-    if (s->cls >= 0 && atomic_load_explicit(&s->remote, memory_order_relaxed)) {
+    if (s->cls != EMPTY &&
+        atomic_load_explicit(&s->remote, memory_order_relaxed)) {
       int c = s->cls;
       takeremote(h, s);
+      if (c == MIXED) continue;
       if (h->current[c] == s) continue;
       if (s->used == 0) emptied(h, s);
       else if (!s->listed && s->free) list(h, s);
@@ -314,10 +351,33 @@ static void takeallremote (ShoalHeap *h) {
 }
 
 
+/* A block of class 'c' from the MIXED slabs, while they have room. */
+static void *mixedalloc (ShoalHeap *h, int c) {
+  size_t size = blocksize(c);
+  Slab *s = h->mixed;
+  void *b;
+  if ((b = h->mixfree[c]) != NULL) {
+    unpoison(b, size);
+    h->mixfree[c] = *(void **)b;
+    return b;
+  }
+  if (s == NULL || s->bump + size > s->end) {
+    if (h->nmixed == MAXMIXED || (s = newslab(h, MIXED)) == NULL)
+      return NULL;
+    h->mixed = s;
+    h->nmixed++;
+  }
+  b = s->bump;
+  s->bump += size;
+  return b;
+}
+
+
 static void *smallalloc (ShoalHeap *h, int c) {
   size_t size = blocksize(c);
   Slab *s = h->current[c];
   void *b;
+  if (l_unlikely(h->mixfree[c] != NULL)) return mixedalloc(h, c);
   for (;;) {
     if (s != NULL) {
       if (s->free == NULL && atomic_load_explicit(&s->remote, memory_order_relaxed))
@@ -333,10 +393,12 @@ static void *smallalloc (ShoalHeap *h, int c) {
         break;
       }
     }
-    /* current slab full: next partial one, or a new one */
+    /* current slab full: a MIXED slab's block, next partial one, or a
+       new slab */
     if (h->partial[c] == NULL &&
         atomic_load_explicit(&h->remotes, memory_order_relaxed) > 0)
       takeallremote(h);
+    if ((b = mixedalloc(h, c)) != NULL) return b;
     if ((s = h->partial[c]) != NULL) unlist(h, s);
     else if ((s = newslab(h, c)) == NULL) return NULL;
     h->current[c] = s;
@@ -348,9 +410,14 @@ static void *smallalloc (ShoalHeap *h, int c) {
 
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
+  poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+  if (l_unlikely(s->cls == MIXED)) {
+    *(void **)b = h->mixfree[c];
+    h->mixfree[c] = b;
+    return;
+  }
   *(void **)b = s->free;
   s->free = b;
-  poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
   if (--s->used == 0 && h->current[c] != s) emptied(h, s);
   else if (!s->listed && h->current[c] != s) list(h, s);
 }
@@ -443,6 +510,7 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
   else {
     Slab *s = slabof(ptr);
     void *head = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    if (s->cls == MIXED) ((uintptr_t *)ptr)[1] = classof(size);
     do {
       *(void **)ptr = head;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &head, ptr,
@@ -517,9 +585,24 @@ void shoal_heapstats (ShoalHeap *h, shoal_MemStats *st) {
 ** =======================================================
 */
 
-static atomic_int usealloc;  /* luaL_newstate's default (shoal_defaultalloc) */
+/* luaL_newstate's allocator: SHOAL_ALLOC (read once), then
+   shoal_defaultalloc */
+static atomic_int usealloc;
+static pthread_once_t envonce = PTHREAD_ONCE_INIT;
+
+static void readenv (void) {
+  const char *e = getenv("SHOAL_ALLOC");
+  int on = 1;
+  if (e != NULL && strcmp(e, "system") == 0) on = 0;
+  else if (e != NULL && *e != '\0' && strcmp(e, "shoal") != 0)
+    fprintf(stderr, "shoal: SHOAL_ALLOC must be shoal or system "
+                    "(not '%s'); using shoal\n", e);
+  atomic_store(&usealloc, on);
+}
+
 
 LUA_API void shoal_defaultalloc (int on) {
+  pthread_once(&envonce, readenv);
   atomic_store(&usealloc, on);
 }
 
@@ -527,11 +610,9 @@ LUA_API void shoal_defaultalloc (int on) {
 static lua_State *newstate (lua_Alloc fallback, size_t limit) {
   ShoalHeap *h;
   lua_State *L;
-  if (fallback != NULL) {  /* luaL_newstate: SHOAL_ALLOC, else the default */
-    const char *e = getenv("SHOAL_ALLOC");
-    int on = (e != NULL && *e != '\0') ? strcmp(e, "system") != 0
-                                        : atomic_load(&usealloc);
-    if (!on) return lua_newstate(fallback, NULL);
+  if (fallback != NULL) {  /* luaL_newstate */
+    pthread_once(&envonce, readenv);
+    if (!atomic_load(&usealloc)) return lua_newstate(fallback, NULL);
   }
   if ((h = shoal_heapnew()) == NULL) return NULL;
   h->owned = 1;

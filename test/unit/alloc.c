@@ -173,6 +173,81 @@ static void test_remote (void) {
 }
 
 
+/*
+** A fresh heap carves blocks of every class from one MIXED slab, and reuses
+** them by class, whether freed by the owner or by another thread.
+*/
+#define NSIZES	24
+static const size_t mixsize[NSIZES] = {
+  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+  320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048
+};
+static void *mixblock[NSIZES];
+
+static void *mixed_freer (void *arg) {
+  for (int i = 0; i < NSIZES; i++) shoal_freeremote(arg, mixblock[i], mixsize[i]);
+  return NULL;
+}
+
+
+static int sameblocks (void *const *old, void *const *now) {
+  for (int i = 0; i < NSIZES; i++) if (old[i] != now[i]) return 0;
+  return 1;
+}
+
+
+static void test_mixed (void) {
+  ShoalHeap *h = shoal_heapnew();
+  void *first[NSIZES], *again[NSIZES];
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  pthread_t th;
+  shoal_MemStats st;
+  for (int i = 0; i < NSIZES; i++) {
+    first[i] = mixblock[i] = shoal_alloc(h, NULL, 0, mixsize[i]);
+    fill(first[i], mixsize[i], (unsigned char)i);
+    if ((uintptr_t)first[i] < lo) lo = (uintptr_t)first[i];
+    if ((uintptr_t)first[i] + mixsize[i] > hi) hi = (uintptr_t)first[i] + mixsize[i];
+  }
+  T_OK(hi - lo < 64 * 1024);  /* one slab, not one per class */
+  for (int i = 0; i < NSIZES; i++) T_OK(intact(first[i], mixsize[i], (unsigned char)i));
+  /* freed by the owner (largest first), then taken again: the same blocks */
+  for (int i = NSIZES - 1; i >= 0; i--) shoal_alloc(h, first[i], mixsize[i], 0);
+  for (int i = 0; i < NSIZES; i++) again[i] = mixblock[i] = shoal_alloc(h, NULL, 0, mixsize[i]);
+  T_OK(sameblocks(first, again));
+  /* freed by another thread: taken back when the owner next needs a block */
+  T_EQI(pthread_create(&th, NULL, mixed_freer, h), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  for (int i = 0; i < NSIZES; i++) {
+    again[i] = shoal_alloc(h, NULL, 0, mixsize[i]);
+    fill(again[i], mixsize[i], (unsigned char)(i + 100));
+  }
+  T_OK(sameblocks(first, again));
+  for (int i = 0; i < NSIZES; i++) {
+    T_OK(intact(again[i], mixsize[i], (unsigned char)(i + 100)));
+    shoal_alloc(h, again[i], mixsize[i], 0);
+  }
+  shoal_heapfree(h);
+}
+
+
+/* luaL_newstate puts states on Shoal heaps unless told otherwise. */
+static void test_default (void) {
+  lua_State *L = luaL_newstate();
+  T_OK(shoal_heap(L) != NULL);
+  lua_close(L);
+  shoal_defaultalloc(0);
+  L = luaL_newstate();
+  T_OK(shoal_heap(L) == NULL);
+  lua_close(L);
+  shoal_defaultalloc(1);
+  L = luaL_newstate();
+  T_OK(shoal_heap(L) != NULL);
+  lua_close(L);
+}
+
+
 static int grow (lua_State *L) {  /* 10 MB, beyond the other VM's limit */
   if (luaL_dostring(L, "local t = {} for i = 1, 1e5 do t[i] = {i} end") != LUA_OK)
     return lua_error(L);
@@ -264,6 +339,8 @@ static void test_loop (void) {
 int main (void) {
   test_random();
   test_remote();
+  test_mixed();
+  if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
   test_loop();
