@@ -83,6 +83,7 @@ LUA_API void *(shoal_alloc) (void *ud, void *ptr, size_t osize, size_t nsize);
 LUA_API ShoalHeap *(shoal_heapnew) (void);
 LUA_API void (shoal_heapfree) (ShoalHeap *h);
 LUA_API void (shoal_heaplimit) (ShoalHeap *h, size_t limit);
+LUA_API void (shoal_heaptrim) (ShoalHeap *h);  /* empty slabs to the OS now (owner) */
 LUA_API void (shoal_heapstats) (ShoalHeap *h, shoal_MemStats *st);  /* NULL: process */
 LUA_API void (shoal_freeremote) (ShoalHeap *h, void *ptr, size_t size);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <stdio.h>
 
 #include "lua.h"
@@ -42,6 +43,7 @@
 #define GRAIN		16
 #define MAXSMALL	2048
 #define KEEPEMPTY	4	/* empty slabs a heap keeps before unmapping */
+#define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 
 /*
 ** Size classes: every 16 bytes up to 128, then four per doubling (at most
@@ -77,6 +79,7 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
   _Atomic(void *) remote;  /* blocks freed by other threads */
   struct Slab *next, *prev;  /* in its class's list of slabs with room */
   struct Slab *allnext;  /* in the heap's list of all its slabs */
+  long emptiedat;  /* when it went empty, in ms (see 'purge') */
 } Slab;
 
 #define EMPTY		(-1)
@@ -115,7 +118,8 @@ struct ShoalHeap {
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
   Slab *mixed;  /* the MIXED slab being carved */
   int nmixed;  /* MIXED slabs so far */
-  Slab *warm;  /* empty slabs with their pages (linked by 'next') */
+  Slab *warm, *oldest;  /* empty slabs with their pages, newest first
+                           (linked by 'next' and 'prev') */
   Slab *cold;  /* empty slabs whose pages went back to the OS */
   int nwarm, ncold;
   int nslabs;  /* slabs carved so far */
@@ -254,7 +258,8 @@ static void list (ShoalHeap *h, Slab *s) {
 static Slab *newslab (ShoalHeap *h, int c) {
   Slab *s;
   if ((s = h->warm) != NULL) {
-    h->warm = s->next;
+    if ((h->warm = s->next) != NULL) h->warm->prev = NULL;
+    else h->oldest = NULL;
     h->nwarm--;
     unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   }
@@ -283,28 +288,49 @@ static Slab *newslab (ShoalHeap *h, int c) {
 }
 
 
+/* A coarse monotonic clock, in ms: read only when a slab changes hands. */
+static long nowms (void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+
 /*
-** 's' has no block out: keep it for reuse. The heap keeps KEEPEMPTY empty
-** slabs, or a quarter as many as it has in use, with their pages; the
-** pages of the others go back to the OS (their header page stays).
+** The pages of empty slabs (but for the KEEPEMPTY newest) go back to the
+** OS once they have stayed empty PURGEDELAY ms, or at once when 'all'.
+** A collector's sweep empties slabs that the next cycle fills again: the
+** delay keeps them from being faulted in again each cycle. Each slab's
+** header page stays.
 */
-static void emptied (ShoalHeap *h, Slab *s) {
-  if (s->listed) unlist(h, s);
-  if (h->current[s->cls] == s) h->current[s->cls] = NULL;
-  s->cls = EMPTY;
-  s->next = h->warm;
-  h->warm = s;
-  h->nwarm++;
+static void purge (ShoalHeap *h, int all) {
+  long now = all ? 0 : nowms();
   while (h->nwarm > KEEPEMPTY &&
-         h->nwarm * 4 > h->nslabs - h->nwarm - h->ncold) {
-    Slab *w = h->warm;
-    h->warm = w->next;
+         (all || now - h->oldest->emptiedat >= PURGEDELAY)) {
+    Slab *w = h->oldest;
+    h->oldest = w->prev;
+    h->oldest->next = NULL;
     h->nwarm--;
     madvise((char *)slabbase(w) + 4096, SLABSIZE - 4096, MADV_DONTNEED);
     w->next = h->cold;
     h->cold = w;
     h->ncold++;
   }
+}
+
+
+/* 's' has no block out: keep it for reuse, with its pages for a while. */
+static void emptied (ShoalHeap *h, Slab *s) {
+  if (s->listed) unlist(h, s);
+  if (h->current[s->cls] == s) h->current[s->cls] = NULL;
+  s->cls = EMPTY;
+  s->emptiedat = nowms();
+  s->prev = NULL;
+  if ((s->next = h->warm) != NULL) s->next->prev = s;
+  else h->oldest = s;
+  h->warm = s;
+  h->nwarm++;
+  purge(h, 0);
 }
 
 
@@ -556,6 +582,11 @@ void shoal_heapfree (ShoalHeap *h) {
 }
 
 
+void shoal_heaptrim (ShoalHeap *h) {
+  purge(h, 1);
+}
+
+
 void shoal_heaplimit (ShoalHeap *h, size_t limit) {
   h->limit = limit;
 }
@@ -640,6 +671,12 @@ int shoalA_wholesale (lua_State *L) {
 
 void shoalA_closed (lua_Alloc f, void *ud) {
   if (f == shoal_alloc && ((ShoalHeap *)ud)->owned) shoal_heapfree(ud);
+}
+
+
+void shoalA_trim (lua_State *L) {
+  ShoalHeap *h = shoal_heap(L);
+  if (h != NULL) shoal_heaptrim(h);
 }
 
 

@@ -1,7 +1,7 @@
 /*
 ** lalloc.h
-** The allocator's hooks in Lua's files (lauxlib.c, lgc.c, lstate.c,
-** linit.c), which see only the public API.
+** The allocator's hooks in Lua's files (lapi.c, lauxlib.c, lgc.c,
+** lstate.c, linit.c), which see only the public API.
 */
 
 #ifndef lalloc_h
@@ -15,6 +15,8 @@ LUAI_FUNC lua_State *shoalA_newstate (lua_Alloc fallback);
 LUAI_FUNC int shoalA_wholesale (lua_State *L);
 /* after lua_close freed its last block: release a heap of its own */
 LUAI_FUNC void shoalA_closed (lua_Alloc f, void *ud);
+/* after a full collection asked for: empty memory back to the OS */
+LUAI_FUNC void shoalA_trim (lua_State *L);
 LUAI_FUNC int shoalA_openlib (lua_State *L);
 
 #endif

@@ -289,26 +289,72 @@ static void test_limit (void) {
 }
 
 
-static void test_rss (void) {
-  ShoalHeap *h = shoal_heapnew();
-  enum { N = 3000000, SIZE = 64 };  /* about 190 MB */
-  void **p = malloc(N * sizeof(void *));
-  size_t before = rss_kb(), peak, after;
+/* 190 MB of 64-byte blocks, all freed: how much RSS is left? */
+static size_t freeall (ShoalHeap *h, void **p, size_t *peak) {
+  enum { N = 3000000, SIZE = 64 };
   for (int i = 0; i < N; i++) {
     p[i] = shoal_alloc(h, NULL, 0, SIZE);
     memset(p[i], 1, SIZE);
   }
-  peak = rss_kb();
+  *peak = rss_kb();
   for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
-  free(p);
-  after = rss_kb();
-  /* the pages went back to the OS, but each empty slab's first page (its
-     header: about 6% of the slabs' memory) */
+  return rss_kb();
+}
+
+
+#define RSS_SLACK	(16 * 1024)  /* KB: header pages, the kept slabs */
+
+static void test_rss (void) {
+  ShoalHeap *h = shoal_heapnew();
+  void **p = malloc(3000000 * sizeof(void *));
+  size_t before, peak, freed, after;
+  memset(p, 1, 3000000 * sizeof(void *));  /* its pages resident */
+  before = rss_kb();
+  /* emptied slabs keep their pages for a while: the next collection
+     cycle would fault them in again */
+  freed = freeall(h, p, &peak);
   T_OK(!RSS_CHECKS || peak > before + 150 * 1024);
-  T_OK(!RSS_CHECKS || after < before + 16 * 1024);
-  if (RSS_CHECKS && after >= before + 16 * 1024)
-    printf("# rss before %zu KB, peak %zu KB, after %zu KB\n", before, peak, after);
+  T_OK(!RSS_CHECKS || freed > before + 150 * 1024);
+  /* a trim gives them back at once, but for each slab's first page (its
+     header: about 6% of the slabs' memory) */
+  shoal_heaptrim(h);
+  after = rss_kb();
+  T_OK(!RSS_CHECKS || after < before + RSS_SLACK);
+  if (RSS_CHECKS && after >= before + RSS_SLACK)
+    printf("# rss before %zu KB, peak %zu KB, after trim %zu KB\n", before, peak, after);
+  /* without a trim, once they have stayed empty a while (500 ms), the next
+     slab emptied sends them back */
+  freed = freeall(h, p, &peak);
+  T_OK(!RSS_CHECKS || freed > before + 150 * 1024);
+  usleep(600 * 1000);
+  /* past the MIXED slabs' free blocks, into two slabs */
+  for (int i = 0; i < 5000; i++) p[i] = shoal_alloc(h, NULL, 0, 64);
+  for (int i = 0; i < 5000; i++) shoal_alloc(h, p[i], 64, 0);
+  after = rss_kb();
+  T_OK(!RSS_CHECKS || after < before + RSS_SLACK);
+  if (RSS_CHECKS && after >= before + RSS_SLACK)
+    printf("# rss before %zu KB, peak %zu KB, after the delay %zu KB\n", before, peak, after);
+  free(p);
   shoal_heapfree(h);
+}
+
+
+/* collectgarbage("collect") gives a VM's emptied memory back at once */
+static void test_collect (void) {
+  lua_State *L = shoal_newstate(0);
+  size_t before, built, after;
+  luaL_openlibs(L);
+  before = rss_kb();
+  /* small blocks only (the C library's malloc serves large ones) */
+  T_OK(luaL_dostring(L, "for i = 1, 1e6 do t = {t, i} end") == LUA_OK);
+  built = rss_kb();
+  T_OK(luaL_dostring(L, "t = nil collectgarbage('collect')") == LUA_OK);
+  after = rss_kb();
+  T_OK(!RSS_CHECKS || built > before + 50 * 1024);
+  T_OK(!RSS_CHECKS || after < before + 8 * 1024);
+  if (RSS_CHECKS && after >= before + 8 * 1024)
+    printf("# rss before %zu KB, built %zu KB, after collect %zu KB\n", before, built, after);
+  lua_close(L);
 }
 
 
@@ -343,6 +389,7 @@ int main (void) {
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
+  test_collect();
   test_loop();
   return t_done();
 }
