@@ -153,6 +153,7 @@ static atomic_size_t allmapped, allpeak;
 
 #define FLUSH		((ptrdiff_t)64 * 1024)
 #define relaxed		memory_order_relaxed
+#define NOINLINE	__attribute__((noinline))
 
 /* Bytes Lua holds in 'h'. */
 static size_t heapinuse (ShoalHeap *h) {
@@ -162,7 +163,7 @@ static size_t heapinuse (ShoalHeap *h) {
 
 
 /* The process's count catches up with the heap's (every FLUSH bytes). */
-static void flush (ShoalHeap *h) {
+static NOINLINE void flush (ShoalHeap *h) {
   size_t held = heapinuse(h);
   if (held > atomic_load_explicit(&h->peak, relaxed))
     atomic_store_explicit(&h->peak, held, relaxed);
@@ -434,6 +435,13 @@ static void *smallalloc (ShoalHeap *h, int c) {
 }
 
 
+/* A block was freed in 's', not its class's current slab. */
+static NOINLINE void freedin (ShoalHeap *h, Slab *s) {
+  if (s->used == 0) emptied(h, s);
+  else list(h, s);
+}
+
+
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
   poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
@@ -444,8 +452,8 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
   }
   *(void **)b = s->free;
   s->free = b;
-  if (--s->used == 0 && h->current[c] != s) emptied(h, s);
-  else if (!s->listed && h->current[c] != s) list(h, s);
+  s->used--;
+  if (h->current[c] != s && (s->used == 0 || !s->listed)) freedin(h, s);
 }
 
 /* }====================================================== */
@@ -501,8 +509,9 @@ static void blockfree (ShoalHeap *h, void *b, size_t n) {
 }
 
 
-LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
-  ShoalHeap *h = ud;
+/* The general path: whatever the fast paths below do not take. */
+static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
+                                   size_t nsize) {
   void *b;
   if (ptr == NULL) osize = 0;  /* 'osize' is then a type tag */
   if (nsize == 0) {
@@ -527,6 +536,96 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
   return b;
+}
+
+
+/*
+** The fast paths (a new small block, a small block freed, a small block
+** resized) stay small so that a call saves few registers; anything else
+** goes to 'allocslow'. A new block: a MIXED slab's free one, else one from
+** its class's current slab, unless blocks freed remotely wait there (NULL:
+** the slow path).
+*/
+static inline void *fastnew (ShoalHeap *h, int c) {
+  Slab *s = h->current[c];
+  void *b;
+  if ((b = h->mixfree[c]) != NULL) {
+    unpoison(b, blocksize(c));
+    h->mixfree[c] = *(void **)b;
+    return b;
+  }
+  if (s == NULL) return NULL;
+  if ((b = s->free) != NULL) {
+    unpoison(b, blocksize(c));
+    s->free = *(void **)b;
+  }
+  else if (s->bump + blocksize(c) <= s->end &&
+           atomic_load_explicit(&s->remote, memory_order_relaxed) == NULL) {
+    b = s->bump;
+    s->bump += blocksize(c);
+  }
+  else return NULL;
+  s->used++;
+  return b;
+}
+
+
+/* Free a small block unless its slab needs relisting (0: slow path). */
+static inline int fastfree (ShoalHeap *h, void *b, int c) {
+  Slab *s = slabof(b);
+  if (s->cls == MIXED) {
+    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+    *(void **)b = h->mixfree[c];
+    h->mixfree[c] = b;
+    return 1;
+  }
+  if (h->current[c] == s || (s->used > 1 && s->listed)) {
+    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+    *(void **)b = s->free;
+    s->free = b;
+    s->used--;
+    return 1;
+  }
+  return 0;
+}
+
+
+/* A small block resized small (a table part growing, often). */
+static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
+                                     size_t nsize) {
+  int oc = classof(osize), nc = classof(nsize);
+  void *b;
+  if (oc == nc) b = ptr;  /* same block will do */
+  else if ((b = fastnew(h, nc)) != NULL) {
+    memcpy(b, ptr, osize < nsize ? osize : nsize);
+    if (!fastfree(h, ptr, oc)) smallfree(h, ptr, oc);
+  }
+  else return allocslow(h, ptr, osize, nsize);
+  count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
+  return b;
+}
+
+
+LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  ShoalHeap *h = ud;
+  void *b;
+  if (ptr == NULL) {
+    if (nsize == 0) return NULL;  /* Lua frees NULL (empty parts) often */
+    if (nsize <= MAXSMALL && h->limit == 0 &&
+        (b = fastnew(h, classof(nsize))) != NULL) {
+      count(h, (ptrdiff_t)nsize);
+      return b;
+    }
+  }
+  else if (nsize == 0) {
+    if (osize <= MAXSMALL && fastfree(h, ptr, classof(osize))) {
+      count(h, -(ptrdiff_t)osize);
+      return NULL;
+    }
+  }
+  else if (osize <= MAXSMALL && nsize <= MAXSMALL && h->limit == 0)
+    return smallresize(h, ptr, osize, nsize);
+  return allocslow(h, ptr, osize, nsize);
 }
 
 
