@@ -549,6 +549,13 @@ static void commit (lua_State *L, Frozen *fz, Graph *gr, Freeze *fr) {
     else if (o->tt == LUA_VSHRSTR) freezestr(L, fz, gco2ts(o));
   }
   lua_assert(n == fr->seen.n);
+  /* the string table lost the frozen strings: shrink it now, not by one
+     halving per major collection (each a pass over the whole table) */
+  if (fz->nstrs > 0) {
+    int size = g->strt.size;
+    while (size > MINSTRTABSIZE && g->strt.nuse < size / 4) size /= 2;
+    if (size < g->strt.size) luaS_resize(L, size);
+  }
   gr->n = n;
   gr->sharing = fr->sharing;
   /* frozen bytes set no pace */
