@@ -269,4 +269,24 @@ do
   nogc("close", data)
 end
 
+T.section "string table"
+do  -- frozen strings leave the string table, which shrinks at once
+  local n = math.floor(200000 * SCALE)
+  local t = {}
+  for i = 1, n do t[i] = "frozen string " .. i end
+  collectgarbage()
+  local before, fz0 = collectgarbage("count"), nogc("count")
+  nogc("open", t)
+  local after, fz = collectgarbage("count"), nogc("count") - fz0
+  -- the frozen bytes leave the count, and the table of 'n' string slots
+  -- (8 bytes each) goes down to a few
+  T.ok(before - after - fz >= n * 8 / 1024 * 0.75,
+       string.format("string table shrunk (%.0f KB beyond the frozen %.0f KB)",
+                     before - after - fz, fz))
+  T.eq(t[n], "frozen string " .. n, "frozen strings read")
+  T.eq(("frozen string " .. n) == t[n], true, "and compare equal to new ones")
+  nogc("close", t)
+  T.eq(("frozen string " .. 1) == t[1], true, "and after close")
+end
+
 T.done()
