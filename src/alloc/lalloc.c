@@ -304,19 +304,23 @@ static long nowms (void) {
 ** delay keeps them from being faulted in again each cycle. Each slab's
 ** header page stays.
 */
+static void purgeoldest (ShoalHeap *h) {
+  Slab *w = h->oldest;
+  h->oldest = w->prev;
+  h->oldest->next = NULL;
+  h->nwarm--;
+  madvise((char *)slabbase(w) + 4096, SLABSIZE - 4096, MADV_DONTNEED);
+  w->next = h->cold;
+  h->cold = w;
+  h->ncold++;
+}
+
+
 static void purge (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
   while (h->nwarm > KEEPEMPTY &&
-         (all || now - h->oldest->emptiedat >= PURGEDELAY)) {
-    Slab *w = h->oldest;
-    h->oldest = w->prev;
-    h->oldest->next = NULL;
-    h->nwarm--;
-    madvise((char *)slabbase(w) + 4096, SLABSIZE - 4096, MADV_DONTNEED);
-    w->next = h->cold;
-    h->cold = w;
-    h->ncold++;
-  }
+         (all || now - h->oldest->emptiedat >= PURGEDELAY))
+    purgeoldest(h);
 }
 
 
@@ -466,8 +470,12 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 */
 
 static void *largealloc (ShoalHeap *h, size_t n) {
-  Large *l = malloc(LARGEHEADER + n);
-  if (l == NULL) return NULL;
+  Large *l;
+  /* fresh pages for a large block: first give back as many kept empty
+     slabs, so that the heap's RSS does not hold both */
+  for (size_t back = 0; back < n && h->nwarm > KEEPEMPTY; back += SLABSIZE)
+    purgeoldest(h);
+  if ((l = malloc(LARGEHEADER + n)) == NULL) return NULL;
   pthread_mutex_lock(&h->largelock);
   l->prev = &h->large;
   l->next = h->large.next;

@@ -339,6 +339,35 @@ static void test_rss (void) {
 }
 
 
+/* A large block takes the place of kept empty slabs in RSS. */
+static void test_largeswap (void) {
+  enum { N = 1000000, SIZE = 64, BIG = 32 * 1024 * 1024 };
+  ShoalHeap *h = shoal_heapnew();
+  void **p = malloc(N * sizeof(void *));
+  size_t before, freed, after;
+  unsigned char *big;
+  memset(p, 1, N * sizeof(void *));
+  before = rss_kb();
+  for (int i = 0; i < N; i++) {
+    p[i] = shoal_alloc(h, NULL, 0, SIZE);
+    memset(p[i], 1, SIZE);
+  }
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
+  freed = rss_kb();  /* the emptied slabs keep their pages for now */
+  big = shoal_alloc(h, NULL, 0, BIG);
+  T_OK(big != NULL);
+  memset(big, 1, BIG);
+  after = rss_kb();
+  T_OK(!RSS_CHECKS || freed > before + 50 * 1024);
+  T_OK(!RSS_CHECKS || after < freed + 8 * 1024);
+  if (RSS_CHECKS && after >= freed + 8 * 1024)
+    printf("# rss before %zu KB, freed %zu KB, with the large block %zu KB\n", before, freed, after);
+  shoal_alloc(h, big, BIG, 0);
+  free(p);
+  shoal_heapfree(h);
+}
+
+
 /*
 ** collectgarbage("collect") gives a VM's emptied memory back at once.
 ** (Under HARDMEMTESTS every allocation collects: a smaller list, and RSS
@@ -403,6 +432,7 @@ int main (void) {
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
+  test_largeswap();
   test_collect();
   test_loop();
   return t_done();
