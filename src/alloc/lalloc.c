@@ -3,10 +3,11 @@
 ** shoal_alloc: a lua_Alloc made for Lua. Lua gives the size of every block
 ** it frees or resizes, so small blocks carry no header: each comes from a
 ** slab (64 KB, aligned, one size class) whose header is found by masking
-** the block's address. A heap (one per VM) owns its slabs: closing the VM
-** releases them at once, accounting and limits are per heap, and empty
-** slabs go back to the OS. Blocks freed by another thread go onto their
-** slab's lock-free 'remote' list, which the owner takes back later.
+** the block's address; a heap's first slabs mix every class (see MIXED).
+** A heap (one per VM) owns its slabs: closing the VM releases them at
+** once, accounting and limits are per heap, and slabs that stay empty go
+** back to the OS (see 'purge'). Blocks freed by another thread go onto
+** their slab's lock-free 'remote' list, which the owner takes back later.
 ** Blocks over MAXSMALL come from the C library, with a header linking them
 ** to their heap.
 */
@@ -42,7 +43,7 @@
 #define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
 #define GRAIN		16
 #define MAXSMALL	2048
-#define KEEPEMPTY	4	/* empty slabs a heap keeps before unmapping */
+#define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 
 /*
