@@ -472,9 +472,9 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 
 static void *largealloc (ShoalHeap *h, size_t n) {
   Large *l;
-  /* fresh pages for a large block: first give back as many kept empty
-     slabs, so that the heap's RSS does not hold both */
-  for (size_t back = 0; back < n && h->nwarm > KEEPEMPTY; back += SLABSIZE)
+  /* fresh pages for a large block: first give back as many whole kept
+     empty slabs, so that the heap's RSS does not hold both */
+  for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY; back += SLABSIZE)
     purgeoldest(h);
   if ((l = malloc(LARGEHEADER + n)) == NULL) return NULL;
   pthread_mutex_lock(&h->largelock);
