@@ -305,7 +305,7 @@ static long nowms (void) {
 ** delay keeps them from being faulted in again each cycle. Each slab's
 ** header page stays.
 */
-static void purgeoldest (ShoalHeap *h) {
+static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm */
   Slab *w = h->oldest;
   h->oldest = w->prev;
   h->oldest->next = NULL;
