@@ -440,25 +440,36 @@ static void *smallalloc (ShoalHeap *h, int c) {
 }
 
 
-/* A block was freed in 's', not its class's current slab. */
-static NOINLINE void freedin (ShoalHeap *h, Slab *s) {
-  if (s->used == 0) emptied(h, s);
-  else list(h, s);
+/* Free a small block unless its slab needs relisting (0: slow path). */
+static inline int fastfree (ShoalHeap *h, void *b, int c) {
+  Slab *s = slabof(b);
+  if (s->cls == MIXED) {
+    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+    *(void **)b = h->mixfree[c];
+    h->mixfree[c] = b;
+    return 1;
+  }
+  if (h->current[c] == s || (s->used > 1 && s->listed)) {
+    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+    *(void **)b = s->free;
+    s->free = b;
+    s->used--;
+    return 1;
+  }
+  return 0;
 }
 
 
+/* Free a small block: the fast path, else relist or empty its slab. */
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
+  if (fastfree(h, b, c)) return;
+  /* not its class's current slab, and not listed or its last block out */
   poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
-  if (l_unlikely(s->cls == MIXED)) {
-    *(void **)b = h->mixfree[c];
-    h->mixfree[c] = b;
-    return;
-  }
   *(void **)b = s->free;
   s->free = b;
-  s->used--;
-  if (h->current[c] != s && (s->used == 0 || !s->listed)) freedin(h, s);
+  if (--s->used == 0) emptied(h, s);
+  else list(h, s);
 }
 
 /* }====================================================== */
@@ -579,26 +590,6 @@ static inline void *fastnew (ShoalHeap *h, int c) {
 }
 
 
-/* Free a small block unless its slab needs relisting (0: slow path). */
-static inline int fastfree (ShoalHeap *h, void *b, int c) {
-  Slab *s = slabof(b);
-  if (s->cls == MIXED) {
-    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
-    *(void **)b = h->mixfree[c];
-    h->mixfree[c] = b;
-    return 1;
-  }
-  if (h->current[c] == s || (s->used > 1 && s->listed)) {
-    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
-    *(void **)b = s->free;
-    s->free = b;
-    s->used--;
-    return 1;
-  }
-  return 0;
-}
-
-
 /* A small block resized small (a table part growing, often). */
 static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
                                      size_t nsize) {
@@ -607,7 +598,7 @@ static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
   if (oc == nc) b = ptr;  /* same block will do */
   else if ((b = fastnew(h, nc)) != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
-    if (!fastfree(h, ptr, oc)) smallfree(h, ptr, oc);
+    smallfree(h, ptr, oc);
   }
   else return allocslow(h, ptr, osize, nsize);
   count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
