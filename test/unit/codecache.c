@@ -26,15 +26,6 @@ static char common[256];
 static pthread_barrier_t start;
 
 
-static void writefile (const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
-    perror(path);
-    exit(1);
-  }
-}
-
-
 static lua_State *newvm (void) {
   lua_State *L = luaL_newstate();
   luaL_openlibs(L);
@@ -101,7 +92,7 @@ static void test_threads (void) {
   Job jobs[NTHREADS];
   lua_State *L;
   snprintf(common, sizeof common, "%s/common.lua", dir);
-  writefile(common,
+  t_writefile(common,
     "local M = {name = 42}\n"
     "function M.sum (x) local s = 0 for i = 1, 100 do s = s + i end return s + x end\n"
     "return M\n");
@@ -112,7 +103,7 @@ static void test_threads (void) {
     jobs[i].good = 0;
     snprintf(jobs[i].own, sizeof jobs[i].own, "%s/own%d.lua", dir, i);
     snprintf(text, sizeof text, "local x = %d return x * 3", i);
-    writefile(jobs[i].own, text);
+    t_writefile(jobs[i].own, text);
   }
   for (int i = 0; i < NTHREADS; i++)
     T_EQI(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
@@ -135,11 +126,11 @@ static void test_reload (void) {
   char path[256], code[1024];
   lua_State *L = newvm(), *L2 = newvm();
   snprintf(path, sizeof path, "%s/edit.lua", dir);
-  writefile(path, "return function () return 1 end");
+  t_writefile(path, "return function () return 1 end");
   snprintf(code, sizeof code, "f1 = dofile('%s') return f1()", path);
   T_EQI(run(L, code), 1);
   T_EQI(run(L2, code), 1);  /* L2 holds the first version too */
-  writefile(path, "return function () return 2 + 0 end");  /* new size */
+  t_writefile(path, "return function () return 2 + 0 end");  /* new size */
   snprintf(code, sizeof code, "f2 = dofile('%s') return f2()", path);
   T_EQI(run(L, code), 2);
   T_EQI(stat(L, "retired"), 1);  /* version 1: still used by f1 */
@@ -242,7 +233,7 @@ static void test_conflict (void) {
   char path[256], code[1024];
   lua_State *early = newvm(), *first = newvm();
   snprintf(path, sizeof path, "%s/conflict.lua", dir);
-  writefile(path, "return function (t) return t.zq_unique_key_17 end");
+  t_writefile(path, "return function (t) return t.zq_unique_key_17 end");
   T_EQI(run(early, "T = {} T[string.format('zq_unique_%s_%d', 'key', 17)] = 5 return 0"), 0);
   snprintf(code, sizeof code, "return dofile('%s')(T)", path);
   T_EQI(run(first, "T = {} return 0"), 0);

@@ -48,6 +48,16 @@ static inline void *t_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 
+/* Write 'text' to the file 'path'; a test cannot go on without it. */
+static inline void t_writefile (const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+}
+
+
 static int t_done (void) {
   printf("%d passed, %d failed\n", t_passed, t_failed);
   return t_failed == 0 ? 0 : 1;

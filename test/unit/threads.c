@@ -76,28 +76,20 @@ static void *worker (void *arg) {
 }
 
 
-static int write_file (const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  if (f == NULL) return 0;
-  fputs(text, f);
-  return fclose(f) == 0;
-}
-
-
 int main (void) {
   pthread_t th[NTHREADS];
   Job jobs[NTHREADS];
   char dir[] = "/tmp/shoal-threads-XXXXXX";
   T_OK(mkdtemp(dir) != NULL);
   snprintf(shared_file, sizeof shared_file, "%s/shared.lua", dir);
-  T_OK(write_file(shared_file, "local s = 0 for i = 1, 1000 do s = s + 1 end return s"));
+  t_writefile(shared_file, "local s = 0 for i = 1, 1000 do s = s + 1 end return s");
   for (int i = 0; i < NTHREADS; i++) {
     char text[64];
     jobs[i].id = i;
     jobs[i].good = 0;
     snprintf(jobs[i].own_file, sizeof jobs[i].own_file, "%s/own%d.lua", dir, i);
     snprintf(text, sizeof text, "return %d", i);
-    T_OK(write_file(jobs[i].own_file, text));
+    t_writefile(jobs[i].own_file, text);
   }
   for (int i = 0; i < NTHREADS; i++)
     T_EQI(pthread_create(&th[i], NULL, worker, &jobs[i]), 0);
