@@ -42,32 +42,39 @@
 #define SLABSIZE	((size_t)64 * 1024)
 #define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
 #define GRAIN		16
+#define STEP		8
 #define MAXSMALL	2048
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 
 /*
-** Size classes: every 16 bytes up to 128, then four per doubling (at most
-** 25% lost to rounding) up to MAXSMALL. Coarse classes serve a small VM
-** better: its MIXED slabs reuse a freed block only for its own class.
+** Size classes: every STEP bytes up to 64, where Lua's commonest objects
+** lie (a table is 56 bytes, an upvalue 40, a Lua closure 32 + 8 an
+** upvalue, a short string 25 or more); every 16 up to 128; then four per
+** doubling (at most 25% lost to rounding) up to MAXSMALL. A block whose
+** size is a multiple of 16 is aligned to 16, as from malloc; the others
+** (24, 40, 56) to 8 only, which is all that they can need: a type aligned
+** to 16 has a size that is a multiple of 16. Classes any finer would cost
+** a small VM more: its MIXED slabs reuse a freed block only for its own
+** class.
 */
-#define NCLASSES	24
+#define NCLASSES	27
 static const unsigned short classsize[NCLASSES] = {
-  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+  16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
   320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048
 };
-static unsigned char sizeclass[MAXSMALL / GRAIN];  /* (n - 1) / GRAIN -> class */
+static unsigned char sizeclass[MAXSMALL / STEP];  /* (n - 1) / STEP -> class */
 static pthread_once_t classonce = PTHREAD_ONCE_INIT;
 
 static void makeclasses (void) {
   int c = 0;
-  for (int i = 0; i < MAXSMALL / GRAIN; i++) {
-    if ((i + 1) * GRAIN > classsize[c]) c++;
+  for (int i = 0; i < MAXSMALL / STEP; i++) {
+    if ((i + 1) * STEP > classsize[c]) c++;
     sizeclass[i] = (unsigned char)c;
   }
 }
 
-#define classof(n)	(sizeclass[((n) - 1) / GRAIN])	/* n in 1..MAXSMALL */
+#define classof(n)	(sizeclass[((n) - 1) / STEP])	/* n in 1..MAXSMALL */
 #define blocksize(c)	((size_t)classsize[c])
 
 typedef struct Slab {  /* what the fast paths touch comes first: one line */
@@ -86,8 +93,9 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 #define EMPTY		(-1)
 /*
 ** A heap's first MAXMIXED slabs are MIXED: blocks of every class, carved
-** in turn, so a small VM touches about as many pages as it holds bytes
-** instead of a partly used page per class. Their free blocks go onto the
+** in turn (those of 24, 40 and 56 bytes from the slab's top down), so a
+** small VM touches about as many pages as it holds bytes instead of a
+** partly used page per class. Their free blocks go onto the
 ** heap's 'mixfree' lists; the slabs stay the heap's until it is released.
 */
 #define MIXED		(-2)
@@ -399,6 +407,9 @@ static void *mixedalloc (ShoalHeap *h, int c) {
     h->mixed = s;
     h->nmixed++;
   }
+  if (size % 16 != 0)  /* 24, 40, 56: carved from the top down, so that
+                          the others stay aligned to 16 */
+    return s->end -= size;
   b = s->bump;
   s->bump += size;
   return b;

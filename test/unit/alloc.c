@@ -180,11 +180,12 @@ static void test_remote (void) {
 
 /*
 ** A fresh heap carves blocks of every class from one MIXED slab, and reuses
-** them by class, whether freed by the owner or by another thread.
+** them by class, whether freed by the owner or by another thread. A block
+** whose size is a multiple of 16 is aligned to 16.
 */
-#define NSIZES	24
+#define NSIZES	27
 static const size_t mixsize[NSIZES] = {
-  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+  16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
   320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048
 };
 static void *mixblock[NSIZES];
@@ -214,6 +215,8 @@ static void test_mixed (void) {
     if ((uintptr_t)first[i] + mixsize[i] > hi) hi = (uintptr_t)first[i] + mixsize[i];
   }
   T_OK(hi - lo < 64 * 1024);  /* one slab, not one per class */
+  for (int i = 0; i < NSIZES; i++)
+    T_EQI((uintptr_t)first[i] % (mixsize[i] % 16 == 0 ? 16 : 8), 0);
   for (int i = 0; i < NSIZES; i++) T_OK(intact(first[i], mixsize[i], (unsigned char)i));
   /* freed by the owner (largest first), then taken again: the same blocks */
   for (int i = NSIZES - 1; i >= 0; i--) shoal_alloc(h, first[i], mixsize[i], 0);
@@ -234,6 +237,34 @@ static void test_mixed (void) {
     shoal_alloc(h, again[i], mixsize[i], 0);
   }
   shoal_heapfree(h);
+}
+
+
+/*
+** Blocks of 24, 40 and 56 bytes (an upvalue is 40, a table 56) take no
+** more than that; blocks of the other classes are aligned to 16. N blocks
+** outgrow the MIXED slabs, so that most come from a slab of their class.
+*/
+static void test_classes (void) {
+  enum { N = 20000 };
+  static const size_t size[] = {24, 40, 56, 48, 200}, room[] = {24, 40, 56, 48, 224};
+  void **p = malloc(N * sizeof(void *));
+  for (int k = 0; k < 5; k++) {
+    ShoalHeap *h = shoal_heapnew();
+    int tight = 0, misaligned = 0;
+    for (int i = 0; i < N; i++) {
+      p[i] = shoal_alloc(h, NULL, 0, size[k]);
+      memset(p[i], i, size[k]);
+      if (i > 0 && llabs((char *)p[i] - (char *)p[i - 1]) == (long long)room[k])
+        tight++;  /* MIXED slabs carve 24, 40 and 56 from the top down */
+      if (room[k] % 16 == 0 && (uintptr_t)p[i] % 16 != 0) misaligned++;
+    }
+    T_OK(tight > N * 9 / 10);
+    T_EQI(misaligned, 0);
+    for (int i = 0; i < N; i++) shoal_alloc(h, p[i], size[k], 0);
+    shoal_heapfree(h);
+  }
+  free(p);
 }
 
 
@@ -434,6 +465,7 @@ int main (void) {
   test_random();
   test_remote();
   test_mixed();
+  test_classes();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
