@@ -8,8 +8,7 @@
 ** once, accounting and limits are per heap, and slabs that stay empty go
 ** back to the OS (see 'purge'). Blocks freed by another thread go onto
 ** their slab's lock-free 'remote' list, which the owner takes back later.
-** Blocks over MAXSMALL come from the C library, with a header linking them
-** to their heap.
+** Blocks over MAXSMALL are mapped straight from the OS (see 'largealloc').
 */
 
 #define LUA_CORE
@@ -43,7 +42,7 @@
 #define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
 #define GRAIN		16
 #define STEP		8
-#define MAXSMALL	2048
+#define MAXSMALL	16384
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 
@@ -58,10 +57,11 @@
 ** a small VM more: its MIXED slabs reuse a freed block only for its own
 ** class.
 */
-#define NCLASSES	27
+#define NCLASSES	39
 static const unsigned short classsize[NCLASSES] = {
   16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
-  320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048
+  320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+  2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384
 };
 static unsigned char sizeclass[MAXSMALL / STEP];  /* (n - 1) / STEP -> class */
 static pthread_once_t classonce = PTHREAD_ONCE_INIT;
@@ -100,6 +100,7 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 */
 #define MIXED		(-2)
 #define MAXMIXED	2
+#define SPAREMIN	1024
 
 /*
 ** A slab's header sits at one of NCOLORS cache-line offsets, chosen by the
@@ -115,17 +116,20 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 #define slabof(p)	slabat(slabbase(p))
 #define blocks(s)	((char *)slabbase(s) + FIRSTBLOCK)
 
-typedef struct Large {  /* header of a block over MAXSMALL */
-  struct Large *next, *prev;
-} Large;
+typedef struct Mapping {  /* a large block's, or a cached one */
+  char *base;
+  size_t size;
+  long freedat;  /* in ms, when cached */
+} Mapping;
 
-#define LARGEHEADER	((sizeof(Large) + GRAIN - 1) / GRAIN * GRAIN)
+#define NCACHED		8	/* freed large mappings a heap keeps at most */
 
 struct ShoalHeap {
   Slab *current[NCLASSES];  /* where the next block of each class comes from */
   void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
   Slab *mixed;  /* the MIXED slab being carved */
+  char *spare, *spareend;  /* a freed block of MIXED slabs, carved again */
   int nmixed;  /* MIXED slabs so far */
   Slab *warm, *oldest;  /* empty slabs with their pages, newest first
                            (linked by 'next' and 'prev') */
@@ -133,8 +137,12 @@ struct ShoalHeap {
   int nwarm, ncold;
   int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
-  pthread_mutex_t largelock;  /* large blocks may be freed remotely */
-  Large large;  /* list head */
+  pthread_mutex_t largelock;  /* guards 'large' and 'cache' */
+  Mapping *large;  /* live large blocks: open addressing by address */
+  size_t nlarge, largecap;  /* entries; slots (0 or a power of 2) */
+  Mapping cache[NCACHED];  /* freed large mappings kept a while */
+  int ncached;
+  atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
   /* 'inuse' and 'peak' are written by the owner only (plain stores;
      atomic so that other threads may read them) */
   atomic_size_t inuse;  /* bytes Lua holds, but for remote frees */
@@ -223,9 +231,12 @@ static char *mapaligned (size_t n) {
 }
 
 
+static void makeroom (ShoalHeap *h, size_t n);
+
 /* A fresh slab from the heap's segment (address space: no page is touched
-   until used). */
+   until used, but its pages will replace cached large mappings'). */
 static Slab *mapslab (ShoalHeap *h) {
+  makeroom(h, SLABSIZE);
   if (h->seg == h->segend) {
     Segment *sg = malloc(sizeof(Segment));
     char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
@@ -349,6 +360,32 @@ static void emptied (ShoalHeap *h, Slab *s) {
 
 
 /*
+** A block of a MIXED slab freed: one of SPAREMIN bytes or more becomes
+** the spare room that blocks of any class are carved from, in place of a
+** smaller spare, whose rest waits as a block of the largest class it
+** holds; others wait for their class. So a small VM's garbage of one size
+** (a parser's buffers) serves blocks of another.
+*/
+static void mixedfree (ShoalHeap *h, void *b, int c) {
+  size_t size = blocksize(c), left = (size_t)(h->spareend - h->spare);
+  if (size >= SPAREMIN && size > left) {  /* 'b' becomes the spare */
+    char *rest = h->spare;
+    poison(b, size);
+    h->spare = b;
+    h->spareend = (char *)b + size;
+    if (left < blocksize(0)) return;
+    b = rest;
+    c = classof(left);
+    if (blocksize(c) > left) c--;
+    unpoison(b, blocksize(c));
+  }
+  poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
+  *(void **)b = h->mixfree[c];
+  h->mixfree[c] = b;
+}
+
+
+/*
 ** Take back the blocks other threads freed in 's'. A block freed into a
 ** MIXED slab carries its class in its second word.
 */
@@ -356,11 +393,7 @@ static void takeremote (ShoalHeap *h, Slab *s) {
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   while (b != NULL) {
     void *next = *(void **)b;
-    if (s->cls == MIXED) {
-      int c = (int)((uintptr_t *)b)[1];
-      *(void **)b = h->mixfree[c];
-      h->mixfree[c] = b;
-    }
+    if (s->cls == MIXED) mixedfree(h, b, (int)((uintptr_t *)b)[1]);
     else {
       *(void **)b = s->free;
       s->free = b;
@@ -399,6 +432,15 @@ static void *mixedalloc (ShoalHeap *h, int c) {
   if ((b = h->mixfree[c]) != NULL) {
     unpoison(b, size);
     h->mixfree[c] = *(void **)b;
+    return b;
+  }
+  if (size <= (size_t)(h->spareend - h->spare)) {
+    if (size % 16 != 0) b = h->spareend -= size;  /* as below */
+    else {
+      b = h->spare;
+      h->spare += size;
+    }
+    unpoison(b, size);
     return b;
   }
   if (s == NULL || s->bump + size > s->end) {
@@ -455,9 +497,7 @@ static void *smallalloc (ShoalHeap *h, int c) {
 static inline int fastfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
   if (s->cls == MIXED) {
-    poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
-    *(void **)b = h->mixfree[c];
-    h->mixfree[c] = b;
+    mixedfree(h, b, c);
     return 1;
   }
   if (h->current[c] == s || (s->used > 1 && s->listed)) {
@@ -488,36 +528,222 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 
 /*
 ** {======================================================
-** Large blocks
+** Large blocks: mapped straight from the OS, page-aligned and without a
+** header: the heap's 'large' table maps each block to its mapping's size.
+** A freed mapping stays in the heap's cache for PURGEDELAY ms, for a
+** block of about its size: Lua often frees a part and soon allocates one
+** of the same size (the next round's table, string buffer, array).
+** 'largelock' guards the table and the cache: blocks may be freed remotely.
 ** =======================================================
 */
 
-static void *largealloc (ShoalHeap *h, size_t n) {
-  Large *l;
-  /* fresh pages for a large block: first give back as many whole kept
-     empty slabs, so that the heap's RSS does not hold both */
-  for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY; back += SLABSIZE)
-    purgeoldest(h);
-  if ((l = malloc(LARGEHEADER + n)) == NULL) return NULL;
-  pthread_mutex_lock(&h->largelock);
-  l->prev = &h->large;
-  l->next = h->large.next;
-  if (l->next) l->next->prev = l;
-  h->large.next = l;
-  pthread_mutex_unlock(&h->largelock);
-  countmapped(h, (ptrdiff_t)(LARGEHEADER + n));
-  return (char *)l + LARGEHEADER;
+#define PAGE		((size_t)4096)
+#define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
+#define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
+
+static size_t slotof (const ShoalHeap *h, const char *b) {
+  return (size_t)(((uintptr_t)b / PAGE) * 0x9E3779B97F4A7C15u >> 7) &
+         (h->largecap - 1);
 }
 
 
-static void largefree (ShoalHeap *h, void *b, size_t n) {
-  Large *l = (Large *)((char *)b - LARGEHEADER);
+/* Enter block 'b' (a mapping of 'size' bytes) in the table; 0 if no room. */
+static int largeput (ShoalHeap *h, char *b, size_t size) {
+  size_t i;
+  if ((h->nlarge + 1) * 4 > h->largecap * 3) {  /* keep it 3/4 full at most */
+    Mapping *old = h->large;
+    size_t oldcap = h->largecap;
+    Mapping *t = calloc(oldcap ? 2 * oldcap : 16, sizeof(Mapping));
+    if (t == NULL) return 0;
+    h->large = t;
+    h->largecap = oldcap ? 2 * oldcap : 16;
+    for (i = 0; i < oldcap; i++) {
+      if (old[i].base != NULL) {
+        size_t j = slotof(h, old[i].base);
+        while (t[j].base != NULL) j = (j + 1) & (h->largecap - 1);
+        t[j] = old[i];
+      }
+    }
+    free(old);
+  }
+  for (i = slotof(h, b); h->large[i].base != NULL; i = (i + 1) & (h->largecap - 1)) ;
+  h->large[i].base = b;
+  h->large[i].size = size;
+  h->nlarge++;
+  return 1;
+}
+
+
+/* Take block 'b' out of the table; its mapping's size. */
+static size_t largetake (ShoalHeap *h, char *b) {
+  size_t mask = h->largecap - 1, i = slotof(h, b), j, size;
+  while (h->large[i].base != b) i = (i + 1) & mask;
+  size = h->large[i].size;
+  for (j = i;;) {  /* close the gap: linear probing without tombstones */
+    size_t k;
+    j = (j + 1) & mask;
+    if (h->large[j].base == NULL) break;
+    k = slotof(h, h->large[j].base);  /* may entry j move back to i? */
+    if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
+      h->large[i] = h->large[j];
+      i = j;
+    }
+  }
+  h->large[i].base = NULL;
+  h->nlarge--;
+  return size;
+}
+
+
+static void uncount (ShoalHeap *h, size_t size) {  /* out of the cache */
+  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
+}
+
+
+static void unmap (ShoalHeap *h, char *p, size_t size) {
+  unpoison(p, size);  /* the range may be mapped again, by anyone */
+  munmap(p, size);
+  countmapped(h, -(ptrdiff_t)size);
+}
+
+
+/* Unmap the cache's mappings freed PURGEDELAY ms ago (all: every one). */
+static void expire (ShoalHeap *h, int all) {
+  long now = all ? 0 : nowms();
+  int i = 0;
+  while (i < h->ncached) {
+    Mapping *m = &h->cache[i];
+    if (all || now - m->freedat >= PURGEDELAY) {
+      uncount(h, m->size);
+      unmap(h, m->base, m->size);
+      *m = h->cache[--h->ncached];
+    }
+    else i++;
+  }
+}
+
+
+/* A cached mapping of 'size' bytes or up to a quarter more (or NULL). */
+static Mapping fromcache (ShoalHeap *h, size_t size) {
+  Mapping m = {NULL, 0, 0};
+  int best = -1;
+  for (int i = 0; i < h->ncached; i++) {
+    size_t s = h->cache[i].size;
+    if (s >= size && s - size <= size / 4 &&
+        (best < 0 || s < h->cache[best].size))
+      best = i;
+  }
+  if (best >= 0) {
+    m = h->cache[best];
+    h->cache[best] = h->cache[--h->ncached];
+    uncount(h, m.size);
+  }
+  return m;
+}
+
+
+/* Unmap the cache's oldest mapping; its size. */
+static size_t uncacheoldest (ShoalHeap *h) {
+  int old = 0;
+  size_t size;
+  for (int i = 1; i < h->ncached; i++)
+    if (h->cache[i].freedat < h->cache[old].freedat) old = i;
+  size = h->cache[old].size;
+  uncount(h, size);
+  unmap(h, h->cache[old].base, size);
+  h->cache[old] = h->cache[--h->ncached];
+  return size;
+}
+
+
+/*
+** Before the heap takes 'n' bytes of fresh pages: unmap as many cached
+** (oldest first), so that its RSS does not hold both.
+*/
+static void makeroom (ShoalHeap *h, size_t n) {
+  size_t gone = 0;
+  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0) return;
   pthread_mutex_lock(&h->largelock);
-  l->prev->next = l->next;
-  if (l->next) l->next->prev = l->prev;
+  while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
   pthread_mutex_unlock(&h->largelock);
-  free(l);
-  countmapped(h, -(ptrdiff_t)(LARGEHEADER + n));
+}
+
+
+/* Keep a freed mapping in the cache, or unmap it (the cache's oldest
+   first) when the cache would hold too much. */
+static void tocache (ShoalHeap *h, char *p, size_t size) {
+  while (h->ncached > 0 &&
+         (h->ncached == NCACHED ||
+          atomic_load_explicit(&h->cachebytes, relaxed) + size > CACHEMAX))
+    uncacheoldest(h);
+  if (size > CACHEMAX) {
+    unmap(h, p, size);
+    return;
+  }
+  poison(p, size);
+  h->cache[h->ncached].base = p;
+  h->cache[h->ncached].size = size;
+  h->cache[h->ncached].freedat = nowms();
+  h->ncached++;
+  atomic_fetch_add_explicit(&h->cachebytes, size, relaxed);
+}
+
+
+static void *largealloc (ShoalHeap *h, size_t n) {
+  size_t size = pageround(n);
+  Mapping m;
+  pthread_mutex_lock(&h->largelock);
+  expire(h, 0);
+  m = fromcache(h, size);
+  pthread_mutex_unlock(&h->largelock);
+  if (m.base != NULL) unpoison(m.base, m.size);
+  else {
+    /* fresh pages: first give back as many whole kept empty slabs, so
+       that the heap's RSS does not hold both */
+    for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY;
+         back += SLABSIZE)
+      purgeoldest(h);
+    makeroom(h, size);
+    m.base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m.base == MAP_FAILED) return NULL;
+    m.size = size;
+    countmapped(h, (ptrdiff_t)size);
+  }
+  pthread_mutex_lock(&h->largelock);
+  if (!largeput(h, m.base, m.size)) {
+    pthread_mutex_unlock(&h->largelock);
+    unmap(h, m.base, m.size);
+    return NULL;
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return m.base;
+}
+
+
+static void largefree (ShoalHeap *h, void *b) {
+  pthread_mutex_lock(&h->largelock);
+  tocache(h, b, largetake(h, b));
+  pthread_mutex_unlock(&h->largelock);
+}
+
+
+/* A large block resized large: its pages move, not its bytes (NULL: no
+   memory, and the block stays as it was). */
+static void *largeresize (ShoalHeap *h, void *b, size_t nsize) {
+  size_t size = pageround(nsize), osize;
+  void *p;
+  pthread_mutex_lock(&h->largelock);
+  osize = largetake(h, b);
+  if (size == osize) p = b;
+  else if ((p = mremap(b, osize, size, MREMAP_MAYMOVE)) == MAP_FAILED) {
+    p = NULL;
+    size = osize;
+  }
+  largeput(h, p ? p : b, size);  /* cannot fail: it had room for 'b' */
+  pthread_mutex_unlock(&h->largelock);
+  if (p != NULL) countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
+  return p;
 }
 
 /* }====================================================== */
@@ -536,7 +762,7 @@ static void *blockalloc (ShoalHeap *h, size_t n) {
 
 static void blockfree (ShoalHeap *h, void *b, size_t n) {
   if (n <= MAXSMALL) smallfree(h, b, classof(n));
-  else largefree(h, b, n);
+  else largefree(h, b);
 }
 
 
@@ -556,12 +782,13 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
       heapinuse(h) - osize + nsize > h->limit)
     return NULL;  /* Lua raises "not enough memory" */
   if (ptr != NULL && osize <= MAXSMALL && nsize <= MAXSMALL &&
-      classof(osize) == classof(nsize)) {  /* same block will do */
-    count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
-    return ptr;
+      classof(osize) == classof(nsize))  /* same block will do */
+    b = ptr;
+  else if (ptr != NULL && osize > MAXSMALL && nsize > MAXSMALL) {
+    if ((b = largeresize(h, ptr, nsize)) == NULL) return NULL;
   }
-  if ((b = blockalloc(h, nsize)) == NULL) return NULL;
-  if (ptr != NULL) {
+  else if ((b = blockalloc(h, nsize)) == NULL) return NULL;
+  else if (ptr != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
     blockfree(h, ptr, osize);
   }
@@ -642,7 +869,7 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 
 void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
   if (ptr == NULL) return;
-  if (size > MAXSMALL) largefree(h, ptr, size);
+  if (size > MAXSMALL) largefree(h, ptr);
   else {
     Slab *s = slabof(ptr);
     void *head = atomic_load_explicit(&s->remote, memory_order_relaxed);
@@ -670,7 +897,6 @@ ShoalHeap *shoal_heapnew (void) {
 
 
 void shoal_heapfree (ShoalHeap *h) {
-  Large *l, *lnext;
   if (h == NULL) return;
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
@@ -679,10 +905,10 @@ void shoal_heapfree (ShoalHeap *h) {
     munmap(sg->base, SEGSIZE);
     free(sg);
   }
-  for (l = h->large.next; l != NULL; l = lnext) {
-    lnext = l->next;
-    free(l);
-  }
+  for (size_t i = 0; i < h->largecap; i++)  /* every large block */
+    if (h->large[i].base != NULL) unmap(h, h->large[i].base, h->large[i].size);
+  free(h->large);
+  expire(h, 1);
   /* what Lua did not free (a wholesale close) leaves the process's count */
   flush(h);
   atomic_fetch_sub_explicit(&allinuse, (long long)heapinuse(h), relaxed);
@@ -694,6 +920,9 @@ void shoal_heapfree (ShoalHeap *h) {
 
 void shoal_heaptrim (ShoalHeap *h) {
   purge(h, 1);
+  pthread_mutex_lock(&h->largelock);
+  expire(h, 1);
+  pthread_mutex_unlock(&h->largelock);
 }
 
 

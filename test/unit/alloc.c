@@ -268,6 +268,77 @@ static void test_classes (void) {
 }
 
 
+/*
+** A block of 1 KB or more freed in a MIXED slab is carved again for small
+** blocks of any class: a small VM's parser buffers serve its objects.
+*/
+static void test_spare (void) {
+  ShoalHeap *h = shoal_heapnew();
+  char *big = shoal_alloc(h, NULL, 0, 3000), *p[30];
+  int inside = 0;
+  memset(big, 1, 3000);
+  shoal_alloc(h, big, 3000, 0);
+  for (int i = 0; i < 30; i++) {
+    p[i] = shoal_alloc(h, NULL, 0, 40 + (size_t)(i % 4) * 16);
+    memset(p[i], 2, 40 + (size_t)(i % 4) * 16);
+    if (p[i] >= big && p[i] < big + 3072) inside++;
+  }
+  T_EQI(inside, 30);
+  for (int i = 0; i < 30; i++) shoal_alloc(h, p[i], 40 + (size_t)(i % 4) * 16, 0);
+  shoal_heapfree(h);
+}
+
+
+static void *large_freer (void *arg) {
+  void **job = arg;
+  shoal_freeremote(job[0], job[1], 90000);
+  return NULL;
+}
+
+
+/*
+** Blocks over 16 KB are mapped straight from the OS, page-aligned. A freed
+** one is kept a while for a block of about its size, whoever freed it;
+** a trim gives it back. A large block resized keeps its bytes.
+*/
+static void test_large (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st0, st;
+  unsigned char *b, *again;
+  void *job[2];
+  pthread_t th;
+  shoal_heapstats(h, &st0);
+  b = shoal_alloc(h, NULL, 0, 100000);
+  T_OK(b != NULL && (uintptr_t)b % 4096 == 0);
+  fill(b, 100000, 7);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped >= st0.mapped + 100000);
+  shoal_alloc(h, b, 100000, 0);
+  again = shoal_alloc(h, NULL, 0, 90000);  /* a quarter smaller at most */
+  T_OK(again == b);
+  job[0] = h;
+  job[1] = again;
+  T_EQI(pthread_create(&th, NULL, large_freer, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  again = shoal_alloc(h, NULL, 0, 100000);
+  T_OK(again == b);
+  fill(again, 100000, 9);
+  again = shoal_alloc(h, again, 100000, 3000000);  /* grows */
+  T_OK(again != NULL && intact(again, 100000, 9));
+  fill(again, 3000000, 11);
+  again = shoal_alloc(h, again, 3000000, 200000);  /* shrinks */
+  T_OK(again != NULL && intact(again, 200000, 11));
+  again = shoal_alloc(h, again, 200000, 1000);  /* becomes small */
+  T_OK(again != NULL && intact(again, 1000, 11));
+  shoal_alloc(h, again, 1000, 0);
+  shoal_heaptrim(h);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  T_OK(st.mapped < st0.mapped + 2 * 1024 * 1024);  /* slabs' segment only */
+  shoal_heapfree(h);
+}
+
+
 /* luaL_newstate puts states on Shoal heaps unless told otherwise. */
 static void test_default (void) {
   lua_State *L = luaL_newstate();
@@ -466,6 +537,8 @@ int main (void) {
   test_remote();
   test_mixed();
   test_classes();
+  test_spare();
+  test_large();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
