@@ -54,7 +54,8 @@ static size_t next (size_t n) {  /* xorshift: deterministic */
 
 static size_t randsize (void) {
   switch (next(10)) {
-    case 0: return 2049 + next(60000);  /* large */
+    case 0:  /* medium, large, now and then very large */
+      return next(200) == 0 ? 16385 + next(1000000) : 2049 + next(60000);
     case 1: case 2: return 1 + next(2048);
     default: return 1 + next(200);  /* most Lua objects are small */
   }
@@ -493,7 +494,7 @@ static void test_collect (void) {
   size_t before, built, after;
   luaL_openlibs(L);
   before = rss_kb();
-  /* small blocks only (the C library's malloc serves large ones) */
+  /* a list of small blocks */
   T_OK(luaL_dostring(L, "for i = 1, " NLIST " do t = {t, i} end") == LUA_OK);
   built = rss_kb();
   T_OK(luaL_dostring(L, "t = nil collectgarbage('collect') "
