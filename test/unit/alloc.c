@@ -130,11 +130,17 @@ static void test_random (void) {
 static void *queue[NREMOTE];
 static _Atomic int produced;
 
+/* small, medium, and every 50th block large */
+static size_t remotesize (int i) {
+  return (i % 50 == 0) ? 20000 + (size_t)i : 48 + (size_t)(i % 3) * 1000;
+}
+
+
 static void *remote_freer (void *arg) {
   ShoalHeap *h = arg;
   for (int i = 0; i < NREMOTE; i++) {
     while (__atomic_load_n(&produced, __ATOMIC_ACQUIRE) <= i) ;  /* wait for block i */
-    shoal_freeremote(h, queue[i], 48 + (size_t)(i % 3) * 1000);
+    shoal_freeremote(h, queue[i], remotesize(i));
   }
   return NULL;
 }
@@ -146,7 +152,7 @@ static void test_remote (void) {
   shoal_MemStats st;
   T_EQI(pthread_create(&th, NULL, remote_freer, h), 0);
   for (int i = 0; i < NREMOTE; i++) {
-    size_t n = 48 + (size_t)(i % 3) * 1000;  /* small and large */
+    size_t n = remotesize(i);
     queue[i] = shoal_alloc(h, NULL, 0, n);
     memset(queue[i], 0xAB, n);
     __atomic_store_n(&produced, i + 1, __ATOMIC_RELEASE);
@@ -161,7 +167,7 @@ static void test_remote (void) {
   /* all blocks out at once, all freed by another thread, all again: the
      memory freed remotely serves the second round */
   for (int i = 0; i < NREMOTE; i++)
-    queue[i] = shoal_alloc(h, NULL, 0, 48 + (size_t)(i % 3) * 1000);
+    queue[i] = shoal_alloc(h, NULL, 0, remotesize(i));
   shoal_heapstats(h, &st);
   size_t mapped = st.mapped;
   __atomic_store_n(&produced, 0, __ATOMIC_RELEASE);
@@ -169,12 +175,12 @@ static void test_remote (void) {
   __atomic_store_n(&produced, NREMOTE, __ATOMIC_RELEASE);
   T_EQI(pthread_join(th, NULL), 0);
   for (int i = 0; i < NREMOTE; i++)
-    queue[i] = shoal_alloc(h, NULL, 0, 48 + (size_t)(i % 3) * 1000);
+    queue[i] = shoal_alloc(h, NULL, 0, remotesize(i));
   shoal_heapstats(h, &st);
   T_EQI(st.mapped, mapped);
   if (st.mapped != mapped) printf("# mapped %zu then %zu\n", mapped, st.mapped);
   for (int i = 0; i < NREMOTE; i++)
-    shoal_alloc(h, queue[i], 48 + (size_t)(i % 3) * 1000, 0);
+    shoal_alloc(h, queue[i], remotesize(i), 0);
   shoal_heapfree(h);
 }
 
