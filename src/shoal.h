@@ -68,7 +68,9 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** the same by default; with SHOAL_ALLOC=system in the environment (read
 ** once) or after shoal_defaultalloc(0) it uses the C library's allocator,
 ** and shoal_defaultalloc(1) brings Shoal's back. shoal_freeremote frees a
-** block of a heap from a thread that is not running its VM.
+** block of a heap from a thread that is not running its VM, and
+** shoal_shrinkremote shrinks one (in place, never failing but for want of
+** memory to note it; a growth is refused with NULL).
 */
 typedef struct ShoalHeap ShoalHeap;
 
@@ -86,6 +88,8 @@ LUA_API void (shoal_heaplimit) (ShoalHeap *h, size_t limit);
 LUA_API void (shoal_heaptrim) (ShoalHeap *h);  /* empty slabs to the OS now (owner) */
 LUA_API void (shoal_heapstats) (ShoalHeap *h, shoal_MemStats *st);  /* NULL: process */
 LUA_API void (shoal_freeremote) (ShoalHeap *h, void *ptr, size_t size);
+LUA_API void *(shoal_shrinkremote) (ShoalHeap *h, void *ptr, size_t osize,
+                                    size_t nsize);
 
 LUA_API lua_State *(shoal_newstate) (size_t limit);
 LUA_API void (shoal_defaultalloc) (int on);

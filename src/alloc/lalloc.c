@@ -124,6 +124,11 @@ typedef struct Mapping {  /* a large block's, or a cached one */
 
 #define NCACHED		8	/* freed large mappings a heap keeps at most */
 
+typedef struct AddrMap {  /* block -> size: open addressing, linear probing */
+  Mapping *slot;
+  size_t n, cap;  /* entries; slots (0 or a power of 2) */
+} AddrMap;
+
 struct ShoalHeap {
   Slab *current[NCLASSES];  /* where the next block of each class comes from */
   void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
@@ -137,9 +142,10 @@ struct ShoalHeap {
   int nwarm, ncold;
   int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
-  pthread_mutex_t largelock;  /* guards 'large' and 'cache' */
-  Mapping *large;  /* live large blocks: open addressing by address */
-  size_t nlarge, largecap;  /* entries; slots (0 or a power of 2) */
+  pthread_mutex_t largelock;  /* guards 'large', 'shrunk' and 'cache' */
+  AddrMap large;  /* live large blocks, and their mappings' sizes */
+  AddrMap shrunk;  /* blocks shrunk remotely, and their real sizes */
+  atomic_size_t nshrunk;  /* shrunk.n, read without the lock */
   Mapping cache[NCACHED];  /* freed large mappings kept a while */
   int ncached;
   atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
@@ -541,56 +547,67 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 #define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
 #define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
 
-static size_t slotof (const ShoalHeap *h, const char *b) {
-  return (size_t)(((uintptr_t)b / PAGE) * 0x9E3779B97F4A7C15u >> 7) &
-         (h->largecap - 1);
+static size_t slotof (const AddrMap *m, const char *b) {
+  return (size_t)(((uint64_t)(uintptr_t)b * 0x9E3779B97F4A7C15u) >> 32) &
+         (m->cap - 1);
 }
 
 
-/* Enter block 'b' (a mapping of 'size' bytes) in the table; 0 if no room. */
-static int largeput (ShoalHeap *h, char *b, size_t size) {
+/* Enter block 'b' with 'size' in 'm'; 0 if no memory. */
+static int mapput (AddrMap *m, char *b, size_t size) {
   size_t i;
-  if ((h->nlarge + 1) * 4 > h->largecap * 3) {  /* keep it 3/4 full at most */
-    Mapping *old = h->large;
-    size_t oldcap = h->largecap;
-    Mapping *t = calloc(oldcap ? 2 * oldcap : 16, sizeof(Mapping));
-    if (t == NULL) return 0;
-    h->large = t;
-    h->largecap = oldcap ? 2 * oldcap : 16;
-    for (i = 0; i < oldcap; i++) {
-      if (old[i].base != NULL) {
-        size_t j = slotof(h, old[i].base);
-        while (t[j].base != NULL) j = (j + 1) & (h->largecap - 1);
-        t[j] = old[i];
+  if ((m->n + 1) * 4 > m->cap * 3) {  /* keep it 3/4 full at most */
+    AddrMap old = *m;
+    m->cap = old.cap ? 2 * old.cap : 16;
+    if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
+      *m = old;
+      return 0;
+    }
+    for (i = 0; i < old.cap; i++) {
+      if (old.slot[i].base != NULL) {
+        size_t j = slotof(m, old.slot[i].base);
+        while (m->slot[j].base != NULL) j = (j + 1) & (m->cap - 1);
+        m->slot[j] = old.slot[i];
       }
     }
-    free(old);
+    free(old.slot);
   }
-  for (i = slotof(h, b); h->large[i].base != NULL; i = (i + 1) & (h->largecap - 1)) ;
-  h->large[i].base = b;
-  h->large[i].size = size;
-  h->nlarge++;
+  for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
+  m->slot[i].base = b;
+  m->slot[i].size = size;
+  m->n++;
   return 1;
 }
 
 
-/* Take block 'b' out of the table; its mapping's size. */
-static size_t largetake (ShoalHeap *h, char *b) {
-  size_t mask = h->largecap - 1, i = slotof(h, b), j, size;
-  while (h->large[i].base != b) i = (i + 1) & mask;
-  size = h->large[i].size;
-  for (j = i;;) {  /* close the gap: linear probing without tombstones */
+/* The size of block 'b' in 'm' (0: not there). */
+static size_t mapget (const AddrMap *m, const char *b) {
+  if (m->n == 0) return 0;
+  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
+    if (m->slot[i].base == b) return m->slot[i].size;
+  return 0;
+}
+
+
+/* Take block 'b' out of 'm': its size (0: it was not there). */
+static size_t maptake (AddrMap *m, char *b) {
+  size_t mask = m->cap - 1, i, j, size;
+  if (m->n == 0) return 0;
+  for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & mask)
+    if (m->slot[i].base == NULL) return 0;
+  size = m->slot[i].size;
+  for (j = i;;) {  /* close the gap: no tombstones */
     size_t k;
     j = (j + 1) & mask;
-    if (h->large[j].base == NULL) break;
-    k = slotof(h, h->large[j].base);  /* may entry j move back to i? */
+    if (m->slot[j].base == NULL) break;
+    k = slotof(m, m->slot[j].base);  /* may entry j move back to i? */
     if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
-      h->large[i] = h->large[j];
+      m->slot[i] = m->slot[j];
       i = j;
     }
   }
-  h->large[i].base = NULL;
-  h->nlarge--;
+  m->slot[i].base = NULL;
+  m->n--;
   return size;
 }
 
@@ -711,7 +728,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
     countmapped(h, (ptrdiff_t)size);
   }
   pthread_mutex_lock(&h->largelock);
-  if (!largeput(h, m.base, m.size)) {
+  if (!mapput(&h->large, m.base, m.size)) {
     pthread_mutex_unlock(&h->largelock);
     unmap(h, m.base, m.size);
     return NULL;
@@ -723,7 +740,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
 
 static void largefree (ShoalHeap *h, void *b) {
   pthread_mutex_lock(&h->largelock);
-  tocache(h, b, largetake(h, b));
+  tocache(h, b, maptake(&h->large, b));
   pthread_mutex_unlock(&h->largelock);
 }
 
@@ -734,13 +751,13 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize) {
   size_t size = pageround(nsize), osize;
   void *p;
   pthread_mutex_lock(&h->largelock);
-  osize = largetake(h, b);
+  osize = maptake(&h->large, b);
   if (size == osize) p = b;
   else if ((p = mremap(b, osize, size, MREMAP_MAYMOVE)) == MAP_FAILED) {
     p = NULL;
     size = osize;
   }
-  largeput(h, p ? p : b, size);  /* cannot fail: it had room for 'b' */
+  mapput(&h->large, p ? p : b, size);  /* cannot fail: there was room */
   pthread_mutex_unlock(&h->largelock);
   if (p != NULL) countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
   return p;
@@ -766,14 +783,35 @@ static void blockfree (ShoalHeap *h, void *b, size_t n) {
 }
 
 
+/*
+** The size of block 'b', which Lua says is 'n' bytes: more if it was shrunk
+** remotely (see 'shoal_shrinkremote'); with 'take', it leaves 'shrunk'.
+*/
+static size_t realsize (ShoalHeap *h, void *b, size_t n, int take) {
+  size_t real;
+  if (atomic_load_explicit(&h->nshrunk, relaxed) == 0) return n;
+  pthread_mutex_lock(&h->largelock);
+  if (!take) real = mapget(&h->shrunk, b);
+  else {
+    real = maptake(&h->shrunk, b);
+    atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return real ? real : n;
+}
+
+
 /* The general path: whatever the fast paths below do not take. */
 static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
                                    size_t nsize) {
   void *b;
+  size_t bsize;  /* the block's own size: more than 'osize' if shrunk remotely */
   if (ptr == NULL) osize = 0;  /* 'osize' is then a type tag */
+  bsize = (ptr != NULL) ? realsize(h, ptr, osize, 0) : 0;
   if (nsize == 0) {
     if (ptr != NULL) {
-      blockfree(h, ptr, osize);
+      if (bsize != osize) realsize(h, ptr, osize, 1);  /* out of 'shrunk' */
+      blockfree(h, ptr, bsize);
       count(h, -(ptrdiff_t)osize);
     }
     return NULL;
@@ -781,17 +819,18 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
   if (h->limit != 0 && nsize > osize &&  /* shrinking never fails */
       heapinuse(h) - osize + nsize > h->limit)
     return NULL;  /* Lua raises "not enough memory" */
-  if (ptr != NULL && osize <= MAXSMALL && nsize <= MAXSMALL &&
-      classof(osize) == classof(nsize))  /* same block will do */
+  if (ptr != NULL && bsize <= MAXSMALL && nsize <= MAXSMALL &&
+      classof(bsize) == classof(nsize))  /* same block will do */
     b = ptr;
-  else if (ptr != NULL && osize > MAXSMALL && nsize > MAXSMALL) {
+  else if (ptr != NULL && bsize > MAXSMALL && nsize > MAXSMALL) {
     if ((b = largeresize(h, ptr, nsize)) == NULL) return NULL;
   }
   else if ((b = blockalloc(h, nsize)) == NULL) return NULL;
   else if (ptr != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
-    blockfree(h, ptr, osize);
+    blockfree(h, ptr, bsize);
   }
+  if (bsize != osize) realsize(h, ptr, osize, 1);  /* out of 'shrunk' */
   count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
   return b;
 }
@@ -855,6 +894,8 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
       return b;
     }
   }
+  else if (l_unlikely(atomic_load_explicit(&h->nshrunk, relaxed) > 0))
+    ;  /* some blocks are larger than Lua says: the slow path sees */
   else if (nsize == 0) {
     if (osize <= MAXSMALL && fastfree(h, ptr, classof(osize))) {
       count(h, -(ptrdiff_t)osize);
@@ -868,12 +909,14 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 
 
 void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
+  size_t bsize;
   if (ptr == NULL) return;
-  if (size > MAXSMALL) largefree(h, ptr);
+  bsize = realsize(h, ptr, size, 1);
+  if (bsize > MAXSMALL) largefree(h, ptr);
   else {
     Slab *s = slabof(ptr);
     void *head = atomic_load_explicit(&s->remote, memory_order_relaxed);
-    if (s->cls == MIXED) ((uintptr_t *)ptr)[1] = classof(size);
+    if (s->cls == MIXED) ((uintptr_t *)ptr)[1] = classof(bsize);
     do {
       *(void **)ptr = head;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &head, ptr,
@@ -882,6 +925,47 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
   }
   atomic_fetch_add_explicit(&h->remotebytes, size, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)size, relaxed);
+}
+
+
+/*
+** Shrink a block of 'h' from a thread that is not running its VM (Lua's
+** realloc contract: a shrink never fails). The block stays where it is: a
+** large one that stays large gives its tail pages back; a small one that
+** keeps its class needs nothing; otherwise the block keeps its size, kept
+** in 'shrunk', and until it is freed or resized the owner's frees and
+** resizes take the slow path. A growth is refused (NULL) and changes
+** nothing; a shrink to 0 is a free.
+*/
+LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
+                                  size_t nsize) {
+  size_t bsize, size = pageround(nsize);
+  if (ptr == NULL || nsize > osize) return NULL;
+  if (nsize == 0) {
+    shoal_freeremote(h, ptr, osize);
+    return NULL;
+  }
+  pthread_mutex_lock(&h->largelock);
+  if ((bsize = maptake(&h->shrunk, ptr)) == 0) bsize = osize;
+  if (bsize > MAXSMALL && nsize > MAXSMALL) {  /* tail pages back */
+    size_t msize = maptake(&h->large, ptr);
+    if (size < msize && mremap(ptr, msize, size, 0) != MAP_FAILED) {
+      countmapped(h, (ptrdiff_t)size - (ptrdiff_t)msize);
+      msize = size;
+    }
+    mapput(&h->large, ptr, msize);  /* cannot fail: there was room */
+  }
+  else if (!(bsize <= MAXSMALL && classof(bsize) == classof(nsize)) &&
+           !mapput(&h->shrunk, ptr, bsize)) {
+    /* no memory to note it down: keep Lua's view as it was */
+    pthread_mutex_unlock(&h->largelock);
+    return NULL;
+  }
+  atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
+  pthread_mutex_unlock(&h->largelock);
+  atomic_fetch_add_explicit(&h->remotebytes, osize - nsize, relaxed);
+  atomic_fetch_sub_explicit(&allinuse, (long long)(osize - nsize), relaxed);
+  return ptr;
 }
 
 /* }====================================================== */
@@ -905,9 +989,11 @@ void shoal_heapfree (ShoalHeap *h) {
     munmap(sg->base, SEGSIZE);
     free(sg);
   }
-  for (size_t i = 0; i < h->largecap; i++)  /* every large block */
-    if (h->large[i].base != NULL) unmap(h, h->large[i].base, h->large[i].size);
-  free(h->large);
+  for (size_t i = 0; i < h->large.cap; i++)  /* every large block */
+    if (h->large.slot[i].base != NULL)
+      unmap(h, h->large.slot[i].base, h->large.slot[i].size);
+  free(h->large.slot);
+  free(h->shrunk.slot);
   expire(h, 1);
   /* what Lua did not free (a wholesale close) leaves the process's count */
   flush(h);

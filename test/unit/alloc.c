@@ -346,6 +346,80 @@ static void test_large (void) {
 }
 
 
+/* Shrinks done by another thread: block, old size, new size, result. */
+#define NSHRINK	6
+static struct { void *p; size_t o, n; void *r; } shrink[NSHRINK];
+static ShoalHeap *shrinkheap;
+
+static void *shrinker (void *arg) {
+  (void)arg;
+  for (int i = 0; i < NSHRINK; i++)
+    shrink[i].r = shoal_shrinkremote(shrinkheap, shrink[i].p, shrink[i].o, shrink[i].n);
+  return NULL;
+}
+
+
+/*
+** Blocks shrunk by another thread stay in place and keep their bytes;
+** the owner then frees or resizes them at Lua's new size, and the heap
+** frees what each block really is: a small block of another class, a
+** large block now small, a large block that gave its tail pages back.
+*/
+static void test_shrinkremote (void) {
+  static const size_t o[NSHRINK] = {100, 1000, 200000, 100000, 3000, 64},
+                      n[NSHRINK] = {97, 40, 50000, 100, 3000, 0};
+  shoal_MemStats st, st1;
+  pthread_t th;
+  unsigned char *again;
+  shrinkheap = shoal_heapnew();
+  for (int i = 0; i < NSHRINK; i++) {
+    shrink[i].p = shoal_alloc(shrinkheap, NULL, 0, o[i]);
+    shrink[i].o = o[i];
+    shrink[i].n = n[i];
+    fill(shrink[i].p, o[i], (unsigned char)i);
+  }
+  shoal_heapstats(shrinkheap, &st);
+  T_EQI(pthread_create(&th, NULL, shrinker, NULL), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  for (int i = 0; i < NSHRINK - 1; i++) {  /* in place, bytes intact */
+    T_OK(shrink[i].r == shrink[i].p);
+    T_OK(intact(shrink[i].p, n[i], (unsigned char)i));
+  }
+  T_OK(shrink[NSHRINK - 1].r == NULL);  /* shrunk to 0: freed */
+  shoal_heapstats(shrinkheap, &st1);
+  T_EQI(st.inuse - st1.inuse, (100 - 97) + (1000 - 40) + (200000 - 50000) +
+                              (100000 - 100) + 0 + 64);
+  T_OK(st1.mapped <= st.mapped - 140000);  /* the large block's tail pages */
+  /* a growth is refused and changes nothing */
+  T_OK(shoal_shrinkremote(shrinkheap, shrink[4].p, 3000, 4000) == NULL);
+  T_OK(intact(shrink[4].p, 3000, 4));
+  /* the owner: the 1000-byte block, now 40, grows to 50 ... */
+  again = shoal_alloc(shrinkheap, shrink[1].p, 40, 50);
+  T_OK(again != NULL && intact(again, 40, 1));
+  shoal_alloc(shrinkheap, again, 50, 0);
+  /* ... the large block now 100 bytes, freed as what it is ... */
+  shoal_alloc(shrinkheap, shrink[3].p, 100, 0);
+  /* ... and the rest freed at Lua's sizes */
+  shoal_alloc(shrinkheap, shrink[0].p, 97, 0);
+  shoal_alloc(shrinkheap, shrink[2].p, 50000, 0);
+  shoal_alloc(shrinkheap, shrink[4].p, 3000, 0);
+  shoal_heapstats(shrinkheap, &st);
+  T_EQI(st.inuse, 0);
+  /* a block of 1000 bytes shrunk to 40 by another thread, then freed by
+     the owner, went back to its own class: the next 1000 bytes reuse it */
+  shrink[0].p = shoal_alloc(shrinkheap, NULL, 0, 1000);
+  shrink[0].o = 1000;
+  shrink[0].n = 40;
+  for (int i = 1; i < NSHRINK; i++) shrink[i].p = NULL;
+  T_EQI(pthread_create(&th, NULL, shrinker, NULL), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  shoal_alloc(shrinkheap, shrink[0].p, 40, 0);
+  T_OK(shoal_alloc(shrinkheap, NULL, 0, 1000) == shrink[0].p);
+  shoal_alloc(shrinkheap, shrink[0].p, 1000, 0);
+  shoal_heapfree(shrinkheap);
+}
+
+
 /* luaL_newstate puts states on Shoal heaps unless told otherwise. */
 static void test_default (void) {
   lua_State *L = luaL_newstate();
@@ -546,6 +620,7 @@ int main (void) {
   test_classes();
   test_spare();
   test_large();
+  test_shrinkremote();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
