@@ -20,7 +20,8 @@ command() {
 }
 while read -r name cmd; do
   case "$name" in ''|'#'*) continue ;; esac
-  [ -n "$B" ] && [ "$B" != "$name" ] && continue
+  # B names a benchmark or a group: B=alloc runs alloc-binarytrees, ...
+  [ -n "$B" ] && [ "$B" != "$name" ] && [[ $name != "$B"-* ]] && continue
   found=1
   variants=()
   if [[ $cmd == *" ; "* ]]; then  # LABEL: COMMAND ; LABEL: COMMAND ...
