@@ -7,7 +7,8 @@
 ** A heap (one per VM) owns its slabs: closing the VM releases them at
 ** once, accounting and limits are per heap, and slabs that stay empty go
 ** back to the OS (see 'purge'). Blocks freed by another thread go onto
-** their slab's lock-free 'remote' list, which the owner takes back later.
+** their slab's lock-free 'remote' list, which the owner takes back later;
+** blocks shrunk by another thread stay in place (see 'shoal_shrinkremote').
 ** Blocks over MAXSMALL are mapped straight from the OS (see 'largealloc').
 */
 
@@ -40,9 +41,9 @@
 
 #define SLABSIZE	((size_t)64 * 1024)
 #define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
-#define GRAIN		16
-#define STEP		8
-#define MAXSMALL	16384
+#define GRAIN		16	/* alignment of slabs' first blocks */
+#define STEP		8	/* of the size-class lookup */
+#define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 
@@ -95,8 +96,9 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 ** A heap's first MAXMIXED slabs are MIXED: blocks of every class, carved
 ** in turn (those of 24, 40 and 56 bytes from the slab's top down), so a
 ** small VM touches about as many pages as it holds bytes instead of a
-** partly used page per class. Their free blocks go onto the
-** heap's 'mixfree' lists; the slabs stay the heap's until it is released.
+** partly used page per class. Their free blocks go onto the heap's
+** 'mixfree' lists, but for those of SPAREMIN bytes or more (see
+** 'mixedfree'); the slabs stay the heap's until it is released.
 */
 #define MIXED		(-2)
 #define MAXMIXED	2
@@ -152,7 +154,7 @@ struct ShoalHeap {
   /* 'inuse' and 'peak' are written by the owner only (plain stores;
      atomic so that other threads may read them) */
   atomic_size_t inuse;  /* bytes Lua holds, but for remote frees */
-  atomic_size_t remotebytes;  /* bytes freed by other threads */
+  atomic_size_t remotebytes;  /* bytes freed or shrunk away by other threads */
   atomic_size_t peak;  /* of inuse - remotebytes */
   ptrdiff_t unflushed;  /* change of 'inuse' not yet in the process's count */
   atomic_size_t mapped;  /* bytes taken from the system */
