@@ -344,11 +344,14 @@ static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm */
 }
 
 
+static void expirecache (ShoalHeap *h, int all);
+
 static void purge (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
   while (h->nwarm > KEEPEMPTY &&
          (all || now - h->oldest->emptiedat >= PURGEDELAY))
     purgeoldest(h);
+  expirecache(h, all);  /* and the cached large mappings */
 }
 
 
@@ -642,6 +645,14 @@ static void expire (ShoalHeap *h, int all) {
 }
 
 
+static void expirecache (ShoalHeap *h, int all) {
+  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0) return;
+  pthread_mutex_lock(&h->largelock);
+  expire(h, all);
+  pthread_mutex_unlock(&h->largelock);
+}
+
+
 /* A cached mapping of 'size' bytes or up to a quarter more (or NULL). */
 static Mapping fromcache (ShoalHeap *h, size_t size) {
   Mapping m = {NULL, 0, 0};
@@ -742,6 +753,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
 
 static void largefree (ShoalHeap *h, void *b) {
   pthread_mutex_lock(&h->largelock);
+  expire(h, 0);
   tocache(h, b, maptake(&h->large, b));
   pthread_mutex_unlock(&h->largelock);
 }
@@ -1008,9 +1020,6 @@ void shoal_heapfree (ShoalHeap *h) {
 
 void shoal_heaptrim (ShoalHeap *h) {
   purge(h, 1);
-  pthread_mutex_lock(&h->largelock);
-  expire(h, 1);
-  pthread_mutex_unlock(&h->largelock);
 }
 
 

@@ -338,6 +338,23 @@ static void test_large (void) {
   again = shoal_alloc(h, again, 200000, 1000);  /* becomes small */
   T_OK(again != NULL && intact(again, 1000, 11));
   shoal_alloc(h, again, 1000, 0);
+  /* a cached mapping goes back once it has stayed 500 ms, when a slab
+     next empties (the slabs are there first: a new slab would take the
+     cache's place at once) */
+  {
+    enum { N = 5000 };
+    void **p = malloc(N * sizeof(void *));
+    shoal_MemStats cached, later;
+    for (int i = 0; i < N; i++) p[i] = shoal_alloc(h, NULL, 0, 64);
+    b = shoal_alloc(h, NULL, 0, 100000);
+    shoal_alloc(h, b, 100000, 0);
+    shoal_heapstats(h, &cached);
+    usleep(600 * 1000);
+    for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+    shoal_heapstats(h, &later);
+    T_OK(later.mapped + 100000 <= cached.mapped);
+    free(p);
+  }
   shoal_heaptrim(h);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
