@@ -434,6 +434,15 @@ static void takeallremote (ShoalHeap *h) {
 }
 
 
+/* A block of 'size' bytes from the room [*lo, *hi): those of 24, 40 and
+   56 bytes from the top down, so that the others stay aligned to 16. */
+static void *carve (char **lo, char **hi, size_t size) {
+  if (size % 16 != 0) return *hi -= size;
+  *lo += size;
+  return *lo - size;
+}
+
+
 /* A block of class 'c' from the MIXED slabs, while they have room. */
 static void *mixedalloc (ShoalHeap *h, int c) {
   size_t size = blocksize(c);
@@ -445,11 +454,7 @@ static void *mixedalloc (ShoalHeap *h, int c) {
     return b;
   }
   if (size <= (size_t)(h->spareend - h->spare)) {
-    if (size % 16 != 0) b = h->spareend -= size;  /* as below */
-    else {
-      b = h->spare;
-      h->spare += size;
-    }
+    b = carve(&h->spare, &h->spareend, size);
     unpoison(b, size);
     return b;
   }
@@ -459,12 +464,7 @@ static void *mixedalloc (ShoalHeap *h, int c) {
     h->mixed = s;
     h->nmixed++;
   }
-  if (size % 16 != 0)  /* 24, 40, 56: carved from the top down, so that
-                          the others stay aligned to 16 */
-    return s->end -= size;
-  b = s->bump;
-  s->bump += size;
-  return b;
+  return carve(&s->bump, &s->end, size);
 }
 
 
@@ -563,17 +563,14 @@ static int mapput (AddrMap *m, char *b, size_t size) {
   if ((m->n + 1) * 4 > m->cap * 3) {  /* keep it 3/4 full at most */
     AddrMap old = *m;
     m->cap = old.cap ? 2 * old.cap : 16;
+    m->n = 0;
     if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
       *m = old;
       return 0;
     }
-    for (i = 0; i < old.cap; i++) {
-      if (old.slot[i].base != NULL) {
-        size_t j = slotof(m, old.slot[i].base);
-        while (m->slot[j].base != NULL) j = (j + 1) & (m->cap - 1);
-        m->slot[j] = old.slot[i];
-      }
-    }
+    for (i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
+      if (old.slot[i].base != NULL)
+        mapput(m, old.slot[i].base, old.slot[i].size);
     free(old.slot);
   }
   for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
@@ -616,8 +613,12 @@ static size_t maptake (AddrMap *m, char *b) {
 }
 
 
-static void uncount (ShoalHeap *h, size_t size) {  /* out of the cache */
-  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
+/* Take entry 'i' out of the cache. */
+static Mapping uncache (ShoalHeap *h, int i) {
+  Mapping m = h->cache[i];
+  h->cache[i] = h->cache[--h->ncached];
+  atomic_fetch_sub_explicit(&h->cachebytes, m.size, relaxed);
+  return m;
 }
 
 
@@ -633,11 +634,9 @@ static void expire (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
   int i = 0;
   while (i < h->ncached) {
-    Mapping *m = &h->cache[i];
-    if (all || now - m->freedat >= PURGEDELAY) {
-      uncount(h, m->size);
-      unmap(h, m->base, m->size);
-      *m = h->cache[--h->ncached];
+    if (all || now - h->cache[i].freedat >= PURGEDELAY) {
+      Mapping m = uncache(h, i);
+      unmap(h, m.base, m.size);
     }
     else i++;
   }
@@ -662,11 +661,7 @@ static Mapping fromcache (ShoalHeap *h, size_t size) {
         (best < 0 || s < h->cache[best].size))
       best = i;
   }
-  if (best >= 0) {
-    m = h->cache[best];
-    h->cache[best] = h->cache[--h->ncached];
-    uncount(h, m.size);
-  }
+  if (best >= 0) m = uncache(h, best);
   return m;
 }
 
@@ -674,14 +669,12 @@ static Mapping fromcache (ShoalHeap *h, size_t size) {
 /* Unmap the cache's oldest mapping; its size. */
 static size_t uncacheoldest (ShoalHeap *h) {
   int old = 0;
-  size_t size;
+  Mapping m;
   for (int i = 1; i < h->ncached; i++)
     if (h->cache[i].freedat < h->cache[old].freedat) old = i;
-  size = h->cache[old].size;
-  uncount(h, size);
-  unmap(h, h->cache[old].base, size);
-  h->cache[old] = h->cache[--h->ncached];
-  return size;
+  m = uncache(h, old);
+  unmap(h, m.base, m.size);
+  return m.size;
 }
 
 
@@ -758,15 +751,15 @@ static void largefree (ShoalHeap *h, void *b) {
 }
 
 
-/* A large block resized large: its pages move, not its bytes (NULL: no
-   memory, and the block stays as it was). */
-static void *largeresize (ShoalHeap *h, void *b, size_t nsize) {
+/* A large block resized large: its pages move, not its bytes ('flags'
+   0: it stays in place). NULL: no memory; the block stays as it was. */
+static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
   void *p;
   pthread_mutex_lock(&h->largelock);
   osize = maptake(&h->large, b);
   if (size == osize) p = b;
-  else if ((p = mremap(b, osize, size, MREMAP_MAYMOVE)) == MAP_FAILED) {
+  else if ((p = mremap(b, osize, size, flags)) == MAP_FAILED) {
     p = NULL;
     size = osize;
   }
@@ -836,7 +829,8 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
       classof(bsize) == classof(nsize))  /* same block will do */
     b = ptr;
   else if (ptr != NULL && bsize > MAXSMALL && nsize > MAXSMALL) {
-    if ((b = largeresize(h, ptr, nsize)) == NULL) return NULL;
+    if ((b = largeresize(h, ptr, nsize, MREMAP_MAYMOVE)) == NULL)
+      return NULL;
   }
   else if ((b = blockalloc(h, nsize)) == NULL) return NULL;
   else if (ptr != NULL) {
@@ -952,7 +946,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {
-  size_t bsize, size = pageround(nsize);
+  size_t bsize;
+  int large;
   if (ptr == NULL || nsize > osize) return NULL;
   if (nsize == 0) {
     shoal_freeremote(h, ptr, osize);
@@ -960,22 +955,16 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
   }
   pthread_mutex_lock(&h->largelock);
   if ((bsize = maptake(&h->shrunk, ptr)) == 0) bsize = osize;
-  if (bsize > MAXSMALL && nsize > MAXSMALL) {  /* tail pages back */
-    size_t msize = maptake(&h->large, ptr);
-    if (size < msize && mremap(ptr, msize, size, 0) != MAP_FAILED) {
-      countmapped(h, (ptrdiff_t)size - (ptrdiff_t)msize);
-      msize = size;
-    }
-    mapput(&h->large, ptr, msize);  /* cannot fail: there was room */
-  }
-  else if (!(bsize <= MAXSMALL && classof(bsize) == classof(nsize)) &&
-           !mapput(&h->shrunk, ptr, bsize)) {
+  large = (bsize > MAXSMALL && nsize > MAXSMALL);
+  if (!large && !(bsize <= MAXSMALL && classof(bsize) == classof(nsize)) &&
+      !mapput(&h->shrunk, ptr, bsize)) {
     /* no memory to note it down: keep Lua's view as it was */
     pthread_mutex_unlock(&h->largelock);
     return NULL;
   }
   atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
   pthread_mutex_unlock(&h->largelock);
+  if (large) largeresize(h, ptr, nsize, 0);  /* tail pages back, in place */
   atomic_fetch_add_explicit(&h->remotebytes, osize - nsize, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)(osize - nsize), relaxed);
   return ptr;
