@@ -2,15 +2,19 @@
 ** alloc.c
 ** shoal_alloc: random allocations, resizes and frees checked against a
 ** reference (every byte written is read back intact, and the accounting
-** matches); frees from another thread; limits; memory given back to the OS;
+** matches); frees and shrinks from another thread, alone and while the
+** owner works; limits; memory given back to the OS;
 ** VMs created and closed in a loop without growth.
 */
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shoal.h"
@@ -42,6 +46,21 @@ static size_t rss_kb (void) {
   if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
   fclose(f);
   return (size_t)resident * (size_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+
+/*
+** Kept pages and cached mappings wait PURGEDELAY (500 ms) before going back
+** to the OS: a check that they are still there holds only if the steps
+** before it took less, which a loaded machine need not grant. Such checks
+** are made only when the steps took less than SOON ms.
+*/
+#define SOON		400
+
+static long nowms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -177,8 +196,8 @@ static void test_remote (void) {
   for (int i = 0; i < NREMOTE; i++)
     queue[i] = shoal_alloc(h, NULL, 0, remotesize(i));
   shoal_heapstats(h, &st);
-  T_EQI(st.mapped, mapped);
-  if (st.mapped != mapped) printf("# mapped %zu then %zu\n", mapped, st.mapped);
+  T_OK(st.mapped <= mapped);  /* less if cached mappings expired meanwhile */
+  if (st.mapped > mapped) printf("# mapped %zu then %zu\n", mapped, st.mapped);
   for (int i = 0; i < NREMOTE; i++)
     shoal_alloc(h, queue[i], remotesize(i), 0);
   shoal_heapfree(h);
@@ -314,21 +333,23 @@ static void test_large (void) {
   unsigned char *b, *again;
   void *job[2];
   pthread_t th;
+  long t0;
   shoal_heapstats(h, &st0);
   b = shoal_alloc(h, NULL, 0, 100000);
   T_OK(b != NULL && (uintptr_t)b % 4096 == 0);
   fill(b, 100000, 7);
   shoal_heapstats(h, &st);
   T_OK(st.mapped >= st0.mapped + 100000);
+  t0 = nowms();
   shoal_alloc(h, b, 100000, 0);
   again = shoal_alloc(h, NULL, 0, 90000);  /* a quarter smaller at most */
-  T_OK(again == b);
+  T_OK(again == b || nowms() - t0 >= SOON);
   job[0] = h;
   job[1] = again;
   T_EQI(pthread_create(&th, NULL, large_freer, job), 0);
   T_EQI(pthread_join(th, NULL), 0);
   again = shoal_alloc(h, NULL, 0, 100000);
-  T_OK(again == b);
+  T_OK(again == b || nowms() - t0 >= SOON);
   fill(again, 100000, 9);
   again = shoal_alloc(h, again, 100000, 3000000);  /* grows */
   T_OK(again != NULL && intact(again, 100000, 9));
@@ -437,6 +458,152 @@ static void test_shrinkremote (void) {
 }
 
 
+/*
+** All at once: the owner allocates, resizes and frees at random while it
+** hands blocks to another thread, which frees some and shrinks others
+** (to any size, 0 included) and hands those back; the owner then resizes
+** or frees them at their new size. Every byte is checked on each side.
+*/
+#define NRING		64
+#define NSLOTS		1000
+#define NCONCOPS	60000
+
+typedef struct Item { unsigned char *p; size_t n; unsigned char tag; } Item;
+typedef struct Ring {  /* one producer, one consumer */
+  Item item[NRING];
+  _Atomic unsigned head, tail;
+} Ring;
+
+static Ring toremote, toowner;
+static _Atomic int ownerdone, remotebad;
+
+static int ringput (Ring *r, Item it) {
+  unsigned t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  if (t - atomic_load_explicit(&r->head, memory_order_acquire) == NRING)
+    return 0;  /* full */
+  r->item[t % NRING] = it;
+  atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+  return 1;
+}
+
+static int ringget (Ring *r, Item *it) {
+  unsigned h = atomic_load_explicit(&r->head, memory_order_relaxed);
+  if (h == atomic_load_explicit(&r->tail, memory_order_acquire)) return 0;
+  *it = r->item[h % NRING];
+  atomic_store_explicit(&r->head, h + 1, memory_order_release);
+  return 1;
+}
+
+static void *remote_mixer (void *arg) {
+  ShoalHeap *h = arg;
+  uint64_t r = 0x9E3779B97F4A7C15u;
+  Item it;
+  for (;;) {
+    if (!ringget(&toremote, &it)) {
+      if (atomic_load(&ownerdone) &&
+          atomic_load(&toremote.head) == atomic_load(&toremote.tail))
+        break;
+      sched_yield();
+      continue;
+    }
+    r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+    if (!intact(it.p, it.n, it.tag)) atomic_fetch_add(&remotebad, 1);
+    if (r % 2 == 0) shoal_freeremote(h, it.p, it.n);
+    else {
+      size_t n = (size_t)(r >> 8) % (it.n + 1);  /* 0 frees */
+      void *p = shoal_shrinkremote(h, it.p, it.n, n);
+      if (n == 0) continue;
+      if (p != it.p) {  /* a shrink stays in place, or notes nothing */
+        atomic_fetch_add(&remotebad, 1);
+        n = it.n;
+      }
+      if (!intact(it.p, n, it.tag)) atomic_fetch_add(&remotebad, 1);
+      it.n = n;
+      while (!ringput(&toowner, it)) sched_yield();  /* the owner drains */
+    }
+  }
+  return NULL;
+}
+
+static void test_concurrent (void) {
+  static Item slot[NSLOTS];
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st;
+  pthread_t th;
+  int bad = 0, handed = 0, back = 0;
+  Item it;
+  T_EQI(pthread_create(&th, NULL, remote_mixer, h), 0);
+  for (int op = 0; op < NCONCOPS && !bad; op++) {
+    Item *s = &slot[next(NSLOTS)];
+    while (ringget(&toowner, &it)) {  /* shrunk blocks come back */
+      Item *to = &slot[next(NSLOTS)];
+      if (to->p != NULL) {
+        if (!intact(to->p, to->n, to->tag)) bad = 1;
+        shoal_alloc(h, to->p, to->n, 0);
+      }
+      *to = it;
+      back++;
+    }
+    if (s->p == NULL) {
+      s->n = randsize();
+      s->tag = (unsigned char)op;
+      if ((s->p = shoal_alloc(h, NULL, 0, s->n)) == NULL) { bad = 2; break; }
+      fill(s->p, s->n, s->tag);
+      continue;
+    }
+    if (!intact(s->p, s->n, s->tag)) { bad = 3; break; }
+    switch (next(3)) {
+      case 0: {  /* resize, keeping the common prefix */
+        size_t n = randsize(), keep = n < s->n ? n : s->n;
+        if ((s->p = shoal_alloc(h, s->p, s->n, n)) == NULL ||
+            !intact(s->p, keep, s->tag)) { bad = 4; break; }
+        s->n = n;
+        s->tag = (unsigned char)op;
+        fill(s->p, n, s->tag);
+        break;
+      }
+      case 1:  /* free */
+        shoal_alloc(h, s->p, s->n, 0);
+        s->p = NULL;
+        break;
+      default:  /* to the other thread, once it has room */
+        while (!ringput(&toremote, *s)) {
+          while (ringget(&toowner, &it)) {  /* so that it has room too */
+            if (!intact(it.p, it.n, it.tag)) bad = 5;
+            shoal_alloc(h, it.p, it.n, 0);
+          }
+          sched_yield();
+        }
+        s->p = NULL;
+        handed++;
+    }
+  }
+  atomic_store(&ownerdone, 1);
+  while (!bad) {  /* until the other thread is done with every block */
+    while (ringget(&toowner, &it)) shoal_alloc(h, it.p, it.n, 0);
+    if (atomic_load(&toremote.head) == atomic_load(&toremote.tail)) {
+      T_EQI(pthread_join(th, NULL), 0);
+      while (ringget(&toowner, &it)) shoal_alloc(h, it.p, it.n, 0);
+      break;
+    }
+    sched_yield();
+  }
+  T_EQI(bad, 0);
+  T_EQI(atomic_load(&remotebad), 0);
+  T_OK(handed > 10000 && back > 100);  /* both sides had work */
+  for (int i = 0; i < NSLOTS; i++) {
+    if (slot[i].p != NULL) {
+      if (!intact(slot[i].p, slot[i].n, slot[i].tag)) bad = 6;
+      shoal_alloc(h, slot[i].p, slot[i].n, 0);
+    }
+  }
+  T_EQI(bad, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+}
+
+
 /* luaL_newstate puts states on Shoal heaps unless told otherwise. */
 static void test_default (void) {
   lua_State *L = luaL_newstate();
@@ -494,15 +661,18 @@ static void test_limit (void) {
 }
 
 
-/* 190 MB of 64-byte blocks, all freed: how much RSS is left? */
-static size_t freeall (ShoalHeap *h, void **p, size_t *peak) {
+/* 190 MB of 64-byte blocks, all freed: how much RSS is left? 'took':
+   how long the frees took, in ms. */
+static size_t freeall (ShoalHeap *h, void **p, size_t *peak, long *took) {
   enum { N = 3000000, SIZE = 64 };
   for (int i = 0; i < N; i++) {
     p[i] = shoal_alloc(h, NULL, 0, SIZE);
     memset(p[i], 1, SIZE);
   }
   *peak = rss_kb();
+  *took = nowms();
   for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
+  *took = nowms() - *took;
   return rss_kb();
 }
 
@@ -513,13 +683,14 @@ static void test_rss (void) {
   ShoalHeap *h = shoal_heapnew();
   void **p = malloc(3000000 * sizeof(void *));
   size_t before, peak, freed, after;
+  long took;
   memset(p, 1, 3000000 * sizeof(void *));  /* its pages resident */
   before = rss_kb();
   /* emptied slabs keep their pages for a while: the next collection
      cycle would fault them in again */
-  freed = freeall(h, p, &peak);
+  freed = freeall(h, p, &peak, &took);
   T_OK(!RSS_CHECKS || peak > before + 150 * 1024);
-  T_OK(!RSS_CHECKS || freed > before + 150 * 1024);
+  T_OK(!RSS_CHECKS || took >= SOON || freed > before + 150 * 1024);
   /* a trim gives them back at once, but for each slab's first page (its
      header: about 6% of the slabs' memory) */
   shoal_heaptrim(h);
@@ -529,8 +700,8 @@ static void test_rss (void) {
     printf("# rss before %zu KB, peak %zu KB, after trim %zu KB\n", before, peak, after);
   /* without a trim, once they have stayed empty a while (500 ms), the next
      slab emptied sends them back */
-  freed = freeall(h, p, &peak);
-  T_OK(!RSS_CHECKS || freed > before + 150 * 1024);
+  freed = freeall(h, p, &peak, &took);
+  T_OK(!RSS_CHECKS || took >= SOON || freed > before + 150 * 1024);
   usleep(600 * 1000);
   /* past the MIXED slabs' free blocks, into two slabs */
   for (int i = 0; i < 5000; i++) p[i] = shoal_alloc(h, NULL, 0, 64);
@@ -638,6 +809,7 @@ int main (void) {
   test_spare();
   test_large();
   test_shrinkremote();
+  test_concurrent();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
   test_limit();
   test_rss();
