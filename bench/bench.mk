@@ -47,7 +47,7 @@ $(O)/bench/modules/%.so: bench/%.c $(O)/stock/include/.stamp
 	$(CC) $(MOD_CFLAGS) -I$(O)/stock/include -o $@ $<
 
 BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/clock.so \
-               $(O)/bench/stock/closevm $(O)/bench/shoal/closevm \
+               $(O)/bench/stock/closevm $(O)/bench/shoal/closevm $(O)/bench/stock/simplest \
                $(JEMALLOC_DEB) $(MIMALLOC_DEB) $(O)/ext/jemalloc/.stamp $(O)/ext/mimalloc/.stamp
 
 .PHONY: bench
