@@ -46,6 +46,7 @@
 #define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGEDELAY	500	/* ms an empty slab keeps its pages */
+#define PURGESTEP	4	/* empty slabs given back at most per clock tick */
 
 /*
 ** Size classes: every STEP bytes up to 64, where Lua's commonest objects
@@ -141,6 +142,8 @@ struct ShoalHeap {
                            (linked by 'next' and 'prev') */
   Slab *cold;  /* empty slabs whose pages went back to the OS */
   int nwarm, ncold;
+  long purgetick;  /* when the last slabs were given back (see 'purge') */
+  int npurged;  /* slabs given back in that tick */
   int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
   pthread_mutex_t largelock;  /* guards 'large', 'shrunk' and 'cache' */
@@ -326,10 +329,13 @@ static long nowms (void) {
 
 /*
 ** The pages of empty slabs (but for the KEEPEMPTY newest) go back to the
-** OS once they have stayed empty PURGEDELAY ms, or at once when 'all'.
-** A collector's sweep empties slabs that the next cycle fills again: the
-** delay keeps them from being faulted in again each cycle. Each slab's
-** header page stays.
+** OS once they have stayed empty PURGEDELAY ms, checked whenever a slab
+** empties, or all at once when 'all' (a trim). A collector's sweep
+** empties slabs that the next cycle fills again: the delay keeps them from
+** being faulted in again each cycle. At most PURGESTEP go back per tick
+** of the coarse clock: the slabs one sweep emptied would otherwise go back
+** in one burst inside a later sweep (73 slabs: a pause of 1-2 ms). Each
+** slab's header page stays.
 */
 static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm */
   Slab *w = h->oldest;
@@ -347,9 +353,16 @@ static void expirecache (ShoalHeap *h, int all);
 
 static void purge (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
+  if (now != h->purgetick) {  /* a new tick: a new step */
+    h->purgetick = now;
+    h->npurged = 0;
+  }
   while (h->nwarm > KEEPEMPTY &&
-         (all || now - h->oldest->emptiedat >= PURGEDELAY))
+         (all || (h->npurged < PURGESTEP &&
+                  now - h->oldest->emptiedat >= PURGEDELAY))) {
     purgeoldest(h);
+    h->npurged++;
+  }
   expirecache(h, all);  /* and the cached large mappings */
 }
 
