@@ -664,17 +664,26 @@ static void expirecache (ShoalHeap *h, int all) {
 }
 
 
-/* A cached mapping of 'size' bytes or up to a quarter more (or NULL). */
+/*
+** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
+** holds them, whole if at most a quarter larger, else its head, its tail
+** staying in the cache (pages already touched: no fault for them).
+*/
 static Mapping fromcache (ShoalHeap *h, size_t size) {
   Mapping m = {NULL, 0, 0};
   int best = -1;
   for (int i = 0; i < h->ncached; i++) {
     size_t s = h->cache[i].size;
-    if (s >= size && s - size <= size / 4 &&
-        (best < 0 || s < h->cache[best].size))
+    if (s >= size && (best < 0 || s < h->cache[best].size))
       best = i;
   }
-  if (best >= 0) m = uncache(h, best);
+  if (best < 0) return m;
+  if (h->cache[best].size - size <= size / 4) return uncache(h, best);
+  m = h->cache[best];
+  m.size = size;
+  h->cache[best].base += size;
+  h->cache[best].size -= size;
+  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
   return m;
 }
 
@@ -764,13 +773,26 @@ static void largefree (ShoalHeap *h, void *b) {
 }
 
 
-/* A large block resized large: its pages move, not its bytes ('flags'
-   0: it stays in place). NULL: no memory; the block stays as it was. */
+/*
+** A large block resized large: its pages move, not its bytes ('flags' 0:
+** it stays in place). A block that grows into cached pages has its bytes
+** copied instead: copying is cheaper than faulting in as many fresh pages.
+** NULL: no memory; the block stays as it was.
+*/
 static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
   void *p;
+  Mapping m;
   pthread_mutex_lock(&h->largelock);
   osize = maptake(&h->large, b);
+  if (size > osize && flags != 0 && (m = fromcache(h, size)).base != NULL) {
+    unpoison(m.base, m.size);
+    memcpy(m.base, b, osize);
+    tocache(h, b, osize);
+    mapput(&h->large, m.base, m.size);  /* cannot fail: there was room */
+    pthread_mutex_unlock(&h->largelock);
+    return m.base;
+  }
   if (size == osize) p = b;
   else if ((p = mremap(b, osize, size, flags)) == MAP_FAILED) {
     p = NULL;

@@ -384,6 +384,50 @@ static void test_large (void) {
 }
 
 
+/*
+** Cached pages serve what they can hold: a smaller block takes a cached
+** mapping's head and leaves its tail cached for the next; a block that
+** grows moves into cached pages, its bytes copied, and leaves its own
+** pages cached. (Made only when the steps took less than SOON ms: the
+** cache keeps a mapping PURGEDELAY ms.)
+*/
+static void test_largereuse (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st0, st;
+  unsigned char *big, *a, *b, *grown, *again;
+  long t0;
+  shoal_heapstats(h, &st0);
+  big = shoal_alloc(h, NULL, 0, 1000000);
+  t0 = nowms();
+  shoal_alloc(h, big, 1000000, 0);
+  a = shoal_alloc(h, NULL, 0, 100000);  /* the head ... */
+  b = shoal_alloc(h, NULL, 0, 100000);  /* ... then the next part */
+  T_OK(a != NULL && b != NULL);
+  T_OK((a == big && b == big + 102400) || nowms() - t0 >= SOON);
+  fill(a, 100000, 21);
+  fill(b, 100000, 22);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped <= st0.mapped + 1000000 + 4096 || nowms() - t0 >= SOON);
+  /* 'a' grows to 600 KB: into the cache's rest (past 'b'), bytes copied */
+  t0 = nowms();
+  grown = shoal_alloc(h, a, 100000, 600000);
+  T_OK(grown != NULL && intact(grown, 100000, 21) && intact(b, 100000, 22));
+  T_OK(grown == big + 2 * 102400 || nowms() - t0 >= SOON);
+  /* and 'a's own pages wait in the cache */
+  again = shoal_alloc(h, NULL, 0, 100000);
+  T_OK(again == a || nowms() - t0 >= SOON);
+  fill(grown, 600000, 23);
+  shoal_alloc(h, again, 100000, 0);
+  shoal_alloc(h, b, 100000, 0);
+  shoal_alloc(h, grown, 600000, 0);
+  shoal_heaptrim(h);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  T_OK(st.mapped <= st0.mapped);
+  shoal_heapfree(h);
+}
+
+
 /* Shrinks done by another thread: block, old size, new size, result. */
 #define NSHRINK	6
 static struct { void *p; size_t o, n; void *r; } shrink[NSHRINK];
@@ -821,6 +865,7 @@ int main (void) {
   test_classes();
   test_spare();
   test_large();
+  test_largereuse();
   test_shrinkremote();
   test_concurrent();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
