@@ -776,8 +776,8 @@ static void largefree (ShoalHeap *h, void *b) {
 /*
 ** A large block resized large: its pages move, not its bytes ('flags' 0:
 ** it stays in place). A block that grows into cached pages has its bytes
-** copied instead: copying is cheaper than faulting in as many fresh pages.
-** NULL: no memory; the block stays as it was.
+** copied instead, outside the lock: copying is cheaper than faulting in
+** as many fresh pages. NULL: no memory; the block stays as it was.
 */
 static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
@@ -786,8 +786,12 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   pthread_mutex_lock(&h->largelock);
   osize = maptake(&h->large, b);
   if (size > osize && flags != 0 && (m = fromcache(h, size)).base != NULL) {
+    /* meanwhile other threads only take blocks out of 'large' (a shrink
+       puts its block back): the room 'b' left stays */
+    pthread_mutex_unlock(&h->largelock);
     unpoison(m.base, m.size);
     memcpy(m.base, b, osize);
+    pthread_mutex_lock(&h->largelock);
     tocache(h, b, osize);
     mapput(&h->large, m.base, m.size);  /* cannot fail: there was room */
     pthread_mutex_unlock(&h->largelock);

@@ -569,6 +569,17 @@ static void *remote_mixer (void *arg) {
   return NULL;
 }
 
+/* Free the blocks the other thread handed back; 0 if one was not intact. */
+static int freeback (ShoalHeap *h) {
+  Item it;
+  int ok = 1;
+  while (ringget(&toowner, &it)) {
+    if (!intact(it.p, it.n, it.tag)) ok = 0;
+    shoal_alloc(h, it.p, it.n, 0);
+  }
+  return ok;
+}
+
 static void test_concurrent (void) {
   static Item slot[NSLOTS];
   ShoalHeap *h = shoal_heapnew();
@@ -612,10 +623,7 @@ static void test_concurrent (void) {
         break;
       default:  /* to the other thread, once it has room */
         while (!ringput(&toremote, *s)) {
-          while (ringget(&toowner, &it)) {  /* so that it has room too */
-            if (!intact(it.p, it.n, it.tag)) bad = 5;
-            shoal_alloc(h, it.p, it.n, 0);
-          }
+          if (!freeback(h)) bad = 5;  /* so that it has room too */
           sched_yield();
         }
         s->p = NULL;
@@ -623,11 +631,11 @@ static void test_concurrent (void) {
     }
   }
   atomic_store(&ownerdone, 1);
-  while (!bad) {  /* until the other thread is done with every block */
-    while (ringget(&toowner, &it)) shoal_alloc(h, it.p, it.n, 0);
+  for (;;) {  /* until the other thread is done with every block */
+    if (!freeback(h)) bad = 7;
     if (atomic_load(&toremote.head) == atomic_load(&toremote.tail)) {
       T_EQI(pthread_join(th, NULL), 0);
-      while (ringget(&toowner, &it)) shoal_alloc(h, it.p, it.n, 0);
+      if (!freeback(h)) bad = 7;
       break;
     }
     sched_yield();
