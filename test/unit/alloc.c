@@ -4,7 +4,8 @@
 ** reference (every byte written is read back intact, and the accounting
 ** matches); frees and shrinks from another thread, alone and while the
 ** owner works; limits; memory given back to the OS;
-** VMs created and closed in a loop without growth.
+** VMs created and closed in a loop without growth; tables' hash parts
+** beside them (which needs Lua's internal headers: where a part lies).
 */
 
 #include <pthread.h>
@@ -20,6 +21,9 @@
 #include "shoal.h"
 #include "lauxlib.h"
 #include "lualib.h"
+#include "lstate.h"
+#include "ltable.h"
+#include "lalloc.h"
 
 #include "t.h"
 
@@ -866,6 +870,226 @@ static void test_loop (void) {
 }
 
 
+/*
+** Past its MIXED slabs, a heap puts a small hash part that a constructor
+** or lua_createtable announces right beside its table: not an array part,
+** nor a hash part over 256 bytes, nor while the MIXED slabs last.
+*/
+static int beside (lua_State *L) {  /* the table on top: its part beside it? */
+  const Table *t = lua_topointer(L, -1);
+  int yes = ((const char *)t->node == (const char *)t + sizeof(Table));
+  lua_pop(L, 1);
+  return yes;
+}
+
+
+static int besideit (lua_State *L, const char *code) {
+  if (luaL_dostring(L, code) != LUA_OK) {
+    printf("# %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -1;
+  }
+  return beside(L);
+}
+
+
+static int badtable (lua_State *L) {
+  lua_createtable(L, 2, -1);  /* "table overflow" */
+  return 1;
+}
+
+
+static const char *const pairs_yes[] = {
+  "return {a = 1}", "return {a = 1, b = 2}", "return {a = 1, b = 2, c = 3}",
+  "return {a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8}",
+  "return {1, 2, 3, x = 4}", "local k = 'key' return {[k] = 1, [2.5] = 2}"
+};
+static const char *const pairs_no[] = {
+  "return {}", "return {1, 2, 3}", "return {a=1, b=2, c=3, d=4, e=5, f=6, g=7, h=8, i=9}",
+  "local t = {} t.a = 1 return t"
+};
+
+static void test_paired (void) {
+  lua_State *L = shoal_newstate(0);
+  luaL_openlibs(L);
+  T_EQI(besideit(L, "return {a = 1, b = 2}"), 0);  /* a small VM stays dense */
+  T_OK(luaL_dostring(L, "keep = {} for i = 1, 20000 do keep[i] = {} end") == LUA_OK);
+  for (size_t i = 0; i < sizeof(pairs_yes) / sizeof(pairs_yes[0]); i++)
+    T_OK(besideit(L, pairs_yes[i]) == 1 || (printf("# %s\n", pairs_yes[i]), 0));
+  for (size_t i = 0; i < sizeof(pairs_no) / sizeof(pairs_no[0]); i++)
+    T_OK(besideit(L, pairs_no[i]) == 0 || (printf("# %s\n", pairs_no[i]), 0));
+  lua_createtable(L, 0, 3);
+  T_EQI(beside(L), 1);
+  lua_createtable(L, 3, 0);
+  T_EQI(beside(L), 0);
+  lua_pushcfunction(L, badtable);  /* an error: no hint is left behind */
+  T_EQI(lua_pcall(L, 0, 1, 0), LUA_ERRRUN);
+  lua_pop(L, 1);
+  T_EQI(besideit(L, "return {a = 1, b = 2}"), 1);
+  /*
+  ** Churn: records made by constructors (their parts beside them), grown
+  ** (parts move out), shrunk, replaced, collected in both modes; every
+  ** live record checked, and the memory Lua counts matches the heap's.
+  */
+  T_OK(luaL_dostring(L,
+    "local N, live, seed, bad = 5000, {}, 42, 0 "
+    "local function r (n) seed = (seed * 1103515245 + 12345) % 2147483648 "
+    "  return seed % n + 1 end "
+    "local function ok (t, i) return t.id == i and t.a == -t.b and "
+    "  (t.c or t.d) == i * 2 end "
+    "for step = 1, 200000 do "
+    "  local i = r(N) local t = live[i] "
+    "  if t == nil or r(4) == 1 then "
+    "    live[i] = {id = i, a = step, b = -step, [r(2) == 1 and 'c' or 'd'] = i * 2} "
+    "  elseif not ok(t, i) then bad = bad + 1 "
+    "  elseif r(3) == 1 then for k = 1, r(12) do t['x' .. k] = k end "
+    "  elseif r(2) == 1 then "
+    "    for k in pairs(t) do if k:sub(1, 1) == 'x' then t[k] = nil end end "
+    "    for k = 1, 8 do t['y' .. k] = true end "
+    "    for k = 1, 8 do t['y' .. k] = nil end "
+    "  end "
+    "  if step % 40000 == 0 then collectgarbage() "
+    "    collectgarbage(step % 80000 == 0 and 'generational' or 'incremental') end "
+    "end "
+    "for i, t in pairs(live) do if not ok(t, i) then bad = bad + 1 end end "
+    "live = nil collectgarbage() collectgarbage('incremental') "
+    "return bad") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 0);
+  lua_pop(L, 1);
+  {
+    shoal_MemStats st;
+    shoal_heapstats(shoal_heap(L), &st);
+    T_EQI(st.inuse, (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB));
+  }
+  lua_close(L);
+}
+
+
+/*
+** The allocator's side, straight: a table announced takes a slot, its
+** part the room beside it; anything else in between, and the room is not
+** taken. A slot freed (by the owner or another thread, its halves in
+** either order) serves the next table. Limits hold.
+*/
+#define PARTSIZE	(4 * sizeof(Node))
+
+static char *pairedremote[2];
+
+static void *pair_freer (void *arg) {
+  ShoalHeap *h = arg;
+  shoal_freeremote(h, pairedremote[0], sizeof(Table));
+  shoal_freeremote(h, pairedremote[1], PARTSIZE);
+  return NULL;
+}
+
+static void *part_freer (void *arg) {
+  ShoalHeap *h = arg;
+  shoal_freeremote(h, pairedremote[1], PARTSIZE);
+  shoal_freeremote(h, pairedremote[0], sizeof(Table));
+  return NULL;
+}
+
+
+static char *newtable (lua_State *L, ShoalHeap *h, char **part) {
+  char *t;
+  shoalA_tablehint(L, 0, 4);
+  t = shoal_alloc(h, NULL, LUA_TTABLE, sizeof(Table));
+  *part = (t != NULL) ? shoal_alloc(h, NULL, 0, PARTSIZE) : NULL;
+  if (t != NULL) fill((unsigned char *)t, sizeof(Table), 1);
+  if (*part != NULL) fill((unsigned char *)*part, PARTSIZE, 2);
+  return t;
+}
+
+
+static void test_pairedapi (void) {
+  lua_State *L = shoal_newstate(0);
+  ShoalHeap *h = shoal_heap(L);
+  shoal_MemStats st;
+  size_t base;
+  char *t, *part, *t2, *part2, *other;
+  pthread_t th;
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L, "keep = {} for i = 1, 20000 do keep[i] = {} end") == LUA_OK);
+  shoal_heapstats(h, &st);
+  base = st.inuse;
+  t = newtable(L, h, &part);
+  T_OK(part == t + sizeof(Table));
+  /* freed by another thread, table first, then part first */
+  for (int k = 0; k < 2; k++) {
+    pairedremote[0] = t;
+    pairedremote[1] = part;
+    T_EQI(pthread_create(&th, NULL, k == 0 ? pair_freer : part_freer, h), 0);
+    T_EQI(pthread_join(th, NULL), 0);
+    t2 = newtable(L, h, &part2);
+    T_OK(t2 == t && part2 == part);  /* the slot again */
+    t = t2;
+    part = part2;
+  }
+  T_OK(intact((unsigned char *)t, sizeof(Table), 1));
+  T_OK(intact((unsigned char *)part, PARTSIZE, 2));
+  /* freed by the owner, part first: the slot again */
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, t, sizeof(Table), 0);
+  t2 = newtable(L, h, &part2);
+  T_OK(t2 == t && part2 == part);
+  /* a part that leaves: its room waits for the table */
+  other = shoal_alloc(h, part2, PARTSIZE, 8 * sizeof(Node));
+  T_OK(other != part2 && intact((unsigned char *)other, PARTSIZE, 2));
+  t = newtable(L, h, &part);
+  T_OK(t != t2 && part == t + sizeof(Table));
+  T_OK(intact((unsigned char *)t2, sizeof(Table), 1));
+  shoal_alloc(h, other, 8 * sizeof(Node), 0);
+  shoal_alloc(h, t2, sizeof(Table), 0);
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, t, sizeof(Table), 0);
+  /* something else between the hint and the table, or the table and its
+     part: no room taken */
+  shoalA_tablehint(L, 0, 4);
+  other = shoal_alloc(h, NULL, LUA_TSTRING, 40);
+  t = shoal_alloc(h, NULL, LUA_TTABLE, sizeof(Table));
+  part = shoal_alloc(h, NULL, 0, PARTSIZE);
+  T_OK(part != t + sizeof(Table));
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, t, sizeof(Table), 0);
+  shoal_alloc(h, other, 40, 0);
+  shoalA_tablehint(L, 0, 4);
+  t = shoal_alloc(h, NULL, LUA_TTABLE, sizeof(Table));
+  other = shoal_alloc(h, NULL, 0, 2 * sizeof(Node));  /* not its size */
+  part = shoal_alloc(h, NULL, 0, PARTSIZE);
+  T_OK(other != t + sizeof(Table) && part != t + sizeof(Table));
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, other, 2 * sizeof(Node), 0);
+  shoal_alloc(h, t, sizeof(Table), 0);
+  /* a table freed before its part came: the room is not taken */
+  shoalA_tablehint(L, 0, 4);
+  t = shoal_alloc(h, NULL, LUA_TTABLE, sizeof(Table));
+  shoal_alloc(h, t, sizeof(Table), 0);
+  part = shoal_alloc(h, NULL, 0, PARTSIZE);
+  T_OK(part != t + sizeof(Table));
+  t2 = newtable(L, h, &part2);
+  T_OK(part2 == t2 + sizeof(Table));
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, part2, PARTSIZE, 0);
+  shoal_alloc(h, t2, sizeof(Table), 0);
+  /* limits: no table past it, then no part */
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, base);
+  shoal_heaplimit(h, base + sizeof(Table) - 8);
+  T_OK(newtable(L, h, &part) == NULL);
+  shoal_heaplimit(h, base + sizeof(Table) + 8);
+  t = newtable(L, h, &part);
+  T_OK(t != NULL && part == NULL);
+  shoal_heaplimit(h, 0);
+  part = shoal_alloc(h, NULL, 0, PARTSIZE);  /* the room is gone */
+  T_OK(part != NULL && part != t + sizeof(Table));
+  shoal_alloc(h, part, PARTSIZE, 0);
+  shoal_alloc(h, t, sizeof(Table), 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, base);
+  lua_close(L);
+}
+
+
 int main (void) {
   test_random();
   test_remote();
@@ -882,5 +1106,7 @@ int main (void) {
   test_largeswap();
   test_collect();
   test_loop();
+  test_paired();
+  test_pairedapi();
   return t_done();
 }
