@@ -113,16 +113,16 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 
 /*
 ** A table made with its sizes known (a constructor, lua_createtable) gets
-** its first part (hash or array) right beside it: lookups then find the
-** part in the lines the table's header brought, or in the next one, which
-** the hardware fetches along. Such a table comes from a PAIRED class: a
-** slot holds the table and room for the part, of a small class, which
-** 'shoalA_tablehint' announces; the next block Lua asks for, if it is
-** that part, takes the room. The room is only ever its table's part's,
-** and Lua frees a table's parts before the table ('luaH_free'), so the
-** slot is free when its table is: a part freed (or moved out, growing)
-** leaves its room to wait for that. A heap pairs only once its MIXED
-** slabs are used up: a small VM stays dense.
+** a small hash part right beside it: a lookup then finds the part in the
+** line the table's header brought, or in the next one, which the hardware
+** fetches along, instead of missing the cache twice. Such a table comes
+** from a PAIRED class: a slot holds the table and room for the part, of
+** a small class, which 'shoalA_tablehint' announces; the next block Lua
+** asks for, if it is that part, takes the room. The room is only ever its
+** table's part's, and Lua frees a table's parts before the table
+** ('luaH_free'), so the slot is free when its table is: a part freed (or
+** moved out, growing) leaves its room to wait for that. A heap pairs only
+** once its MIXED slabs are used up: a small VM stays dense.
 */
 #define PAIRED(c)	((c) >= NCLASSES)
 #define TABLECLASS	5	/* classsize[TABLECLASS] == TS */
@@ -399,8 +399,12 @@ static void purge (ShoalHeap *h, int all) {
 }
 
 
+static void takeremote (ShoalHeap *h, Slab *s);
+
 /* 's' has no block out: keep it for reuse, with its pages for a while. */
 static void emptied (ShoalHeap *h, Slab *s) {
+  if (PAIRED(s->cls))  /* parts freed remotely, before their tables */
+    takeremote(h, s);
   if (s->listed) unlist(h, s);
   if (h->current[s->cls] == s) h->current[s->cls] = NULL;
   s->cls = EMPTY;
@@ -1126,13 +1130,6 @@ ShoalHeap *shoal_heapnew (void) {
 
 void shoal_heapfree (ShoalHeap *h) {
   if (h == NULL) return;
-  if (getenv("SHOAL_DEBUG")) {
-    int n[80] = {0};
-    for (Slab *s = h->all; s; s = s->allnext) n[s->cls + 2]++;
-    fprintf(stderr, "nslabs %d:", h->nslabs);
-    for (int i = 0; i < 80; i++) if (n[i]) fprintf(stderr, " c%d=%d", i - 2, n[i]);
-    fprintf(stderr, "\n");
-  }
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
     h->segs = sg->next;

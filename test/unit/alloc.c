@@ -990,6 +990,21 @@ static void *part_freer (void *arg) {
 }
 
 
+#define NPAIRS	1000
+static char *manyparts[NPAIRS];
+
+static void *parts_freer (void *arg) {
+  for (int i = 0; i < NPAIRS; i++) shoal_freeremote(arg, manyparts[i], PARTSIZE);
+  return NULL;
+}
+
+
+static int cmpptr (const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return (x > y) - (x < y);
+}
+
+
 static char *newtable (lua_State *L, ShoalHeap *h, char **part) {
   char *t;
   shoalA_tablehint(L, 0, 4);
@@ -1071,6 +1086,30 @@ static void test_pairedapi (void) {
   shoal_alloc(h, part, PARTSIZE, 0);
   shoal_alloc(h, part2, PARTSIZE, 0);
   shoal_alloc(h, t2, sizeof(Table), 0);
+  /* parts freed by another thread, then their tables by the owner: slabs
+     empty with the parts' frees waiting, and serve another class; those
+     frees must not come back as blocks of it */
+  {
+    static char *tables[NPAIRS];
+    enum { N = 5000 };
+    void **b = malloc(N * sizeof(void *));
+    int same = 0, bad = 0;
+    for (int i = 0; i < NPAIRS; i++) tables[i] = newtable(L, h, &manyparts[i]);
+    T_EQI(pthread_create(&th, NULL, parts_freer, h), 0);
+    T_EQI(pthread_join(th, NULL), 0);
+    for (int i = 0; i < NPAIRS; i++) shoal_alloc(h, tables[i], sizeof(Table), 0);
+    for (int i = 0; i < N; i++) {
+      b[i] = shoal_alloc(h, NULL, 0, 80);
+      fill(b[i], 80, (unsigned char)i);
+    }
+    for (int i = 0; i < N; i++) bad += !intact(b[i], 80, (unsigned char)i);
+    for (int i = 0; i < N; i++) shoal_alloc(h, b[i], 80, 0);
+    qsort(b, N, sizeof(void *), cmpptr);
+    for (int i = 1; i < N; i++) same += (b[i] == b[i - 1]);
+    T_EQI(same, 0);
+    T_EQI(bad, 0);
+    free(b);
+  }
   /* limits: no table past it, then no part */
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, base);
