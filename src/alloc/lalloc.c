@@ -451,7 +451,9 @@ static void mixedfree (ShoalHeap *h, void *b, int c) {
 static void takeremote (ShoalHeap *h, Slab *s) {
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   while (b != NULL) {
-    void *next = *(void **)b;
+    void *next;
+    unpoison(b, sizeof(void *));  /* a part's, in a slot its table freed */
+    next = *(void **)b;
     if (s->cls == MIXED) mixedfree(h, b, (int)((uintptr_t *)b)[1]);
     else if (PAIRED(s->cls) && !istable(s, b))
       ;  /* a part: its room waits for its table (see PAIRED) */
