@@ -17,9 +17,6 @@ $(O)/test/shoal/%: test/unit/%.c test/unit/t.h $(O)/shoal/lib/libshoal.a $(O)/sh
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -I$(O)/shoal/include $(LDFLAGS) -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
 
-# the allocator's test sees where Lua's tables put their parts
-$(O)/test/shoal/alloc: UNIT_CFLAGS += -I$(O)/src/shoal/src -Isrc/alloc
-
 # the C module sees only the stock headers, and is loaded by both interpreters
 $(O)/test/cmod/cmod.so: test/cmod/cmod.c $(O)/stock/include/.stamp
 	@mkdir -p $(@D)

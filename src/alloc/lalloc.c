@@ -25,8 +25,6 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lobject.h"
-#include "lstate.h"
 
 #include "lalloc.h"
 #include "shoal.h"
@@ -61,15 +59,10 @@
 ** to 128, or every 16 to 512) measured no better.
 */
 #define NCLASSES	39
-#define NPAIRED		15	/* paired classes (see PAIRED): parts to 256 bytes */
-#define TS		sizeof(Table)
-static const unsigned short classsize[NCLASSES + NPAIRED] = {
+static const unsigned short classsize[NCLASSES] = {
   16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
   320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
-  2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
-  /* paired: a table and a part of class 0 to NPAIRED - 1 */
-  TS + 16, TS + 24, TS + 32, TS + 40, TS + 48, TS + 56, TS + 64, TS + 80,
-  TS + 96, TS + 112, TS + 128, TS + 160, TS + 192, TS + 224, TS + 256
+  2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384
 };
 static unsigned char sizeclass[MAXSMALL / STEP];  /* (n - 1) / STEP -> class */
 static pthread_once_t classonce = PTHREAD_ONCE_INIT;
@@ -112,26 +105,6 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 #define SPAREMIN	1024
 
 /*
-** A table made with its sizes known (a constructor, lua_createtable) gets
-** a small hash part right beside it: a lookup then finds the part in the
-** line the table's header brought, or in the next one, which the hardware
-** fetches along, instead of missing the cache twice. Such a table comes
-** from a PAIRED class: a slot holds the table and room for the part, of
-** a small class, which 'shoalA_tablehint' announces; the next block Lua
-** asks for, if it is that part, takes the room. The room is only ever its
-** table's part's, and Lua frees a table's parts before the table
-** ('luaH_free'), so the slot is free when its table is: a part freed (or
-** moved out, growing) leaves its room to wait for that. A heap pairs only
-** once its MIXED slabs are used up: a small VM stays dense.
-*/
-#define PAIRED(c)	((c) >= NCLASSES)
-#define TABLECLASS	5	/* classsize[TABLECLASS] == TS */
-#define MAXPART		256	/* classsize[NCLASSES + NPAIRED - 1] - TS */
-/* is 'b', in PAIRED slab 's', a table (its slot), not a part? */
-#define istable(s,b)	((unsigned)((char *)(b) - blocks(s)) % \
-                         (unsigned)blocksize((s)->cls) == 0)
-
-/*
 ** A slab's header sits at one of NCOLORS cache-line offsets, chosen by the
 ** slab's address: headers at the same offset of 64 KB-aligned slabs would
 ** all fall into the same cache sets and evict each other. Blocks start
@@ -159,14 +132,9 @@ typedef struct AddrMap {  /* block -> size: open addressing, linear probing */
 } AddrMap;
 
 struct ShoalHeap {
-  Slab *current[NCLASSES + NPAIRED];  /* where the next block of each class
-                                        comes from */
-  void *mixfree[NCLASSES + NPAIRED];  /* free blocks of MIXED slabs (none
-                                        of PAIRED classes) */
-  Slab *partial[NCLASSES + NPAIRED];  /* other slabs with free blocks */
-  size_t hint;  /* the next table's first part, in bytes (see PAIRED) */
-  char *room;  /* the room beside the table just made, for its part */
-  size_t roomfor;  /* that part's size */
+  Slab *current[NCLASSES];  /* where the next block of each class comes from */
+  void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
+  Slab *partial[NCLASSES];  /* other slabs with free blocks */
   Slab *mixed;  /* the MIXED slab being carved */
   char *spare, *spareend;  /* a freed block of MIXED slabs, carved again */
   int nmixed;  /* MIXED slabs so far */
@@ -399,12 +367,8 @@ static void purge (ShoalHeap *h, int all) {
 }
 
 
-static void takeremote (ShoalHeap *h, Slab *s);
-
 /* 's' has no block out: keep it for reuse, with its pages for a while. */
 static void emptied (ShoalHeap *h, Slab *s) {
-  if (PAIRED(s->cls))  /* parts freed remotely, before their tables */
-    takeremote(h, s);
   if (s->listed) unlist(h, s);
   if (h->current[s->cls] == s) h->current[s->cls] = NULL;
   s->cls = EMPTY;
@@ -451,14 +415,9 @@ static void mixedfree (ShoalHeap *h, void *b, int c) {
 static void takeremote (ShoalHeap *h, Slab *s) {
   void *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
   while (b != NULL) {
-    void *next;
-    unpoison(b, sizeof(void *));  /* a part's, in a slot its table freed */
-    next = *(void **)b;
+    void *next = *(void **)b;
     if (s->cls == MIXED) mixedfree(h, b, (int)((uintptr_t *)b)[1]);
-    else if (PAIRED(s->cls) && !istable(s, b))
-      ;  /* a part: its room waits for its table (see PAIRED) */
     else {
-      if (h->room == (char *)b + TS) h->room = NULL;  /* see 'fastfree' */
       *(void **)b = s->free;
       s->free = b;
       s->used--;
@@ -547,7 +506,7 @@ static void *smallalloc (ShoalHeap *h, int c) {
     if (h->partial[c] == NULL &&
         atomic_load_explicit(&h->remotes, memory_order_relaxed) > 0)
       takeallremote(h);
-    if (!PAIRED(c) && (b = mixedalloc(h, c)) != NULL) return b;
+    if ((b = mixedalloc(h, c)) != NULL) return b;
     if ((s = h->partial[c]) != NULL) unlist(h, s);
     else if ((s = newslab(h, c)) == NULL) return NULL;
     h->current[c] = s;
@@ -557,25 +516,12 @@ static void *smallalloc (ShoalHeap *h, int c) {
 }
 
 
-/*
-** Free a small block unless its slab needs relisting (0: slow path). In a
-** PAIRED slab, a block of a table's class is a table (a part never has
-** that size: see 'shoalA_tablehint'), which frees its slot; a part frees
-** nothing (see PAIRED).
-*/
+/* Free a small block unless its slab needs relisting (0: slow path). */
 static inline int fastfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
-  if (s->cls != c) {  /* a MIXED slab's, or half a PAIRED slot */
-    if (s->cls == MIXED) {
-      mixedfree(h, b, c);
-      return 1;
-    }
-    if (c != TABLECLASS) {  /* a part */
-      poison(b, blocksize(s->cls) - TS);
-      return 1;
-    }
-    if (h->room == (char *)b + TS) h->room = NULL;  /* its part never came */
-    c = s->cls;  /* a table: its slot */
+  if (s->cls == MIXED) {
+    mixedfree(h, b, c);
+    return 1;
   }
   if (h->current[c] == s || (s->used > 1 && s->listed)) {
     poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
@@ -592,7 +538,6 @@ static inline int fastfree (ShoalHeap *h, void *b, int c) {
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
   if (fastfree(h, b, c)) return;
-  c = s->cls;  /* (the slot's class, when 'b' is a PAIRED table) */
   /* not its class's current slab, and not listed or its last block out */
   poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
   *(void **)b = s->free;
@@ -968,57 +913,6 @@ static inline void *fastnew (ShoalHeap *h, int c) {
 }
 
 
-/*
-** A block while pairing (see PAIRED): the part of the table just made
-** takes the room beside it, else the room stays free in its slot; a table
-** announced by 'shoalA_tablehint' takes a slot. NULL: the usual ways.
-*/
-static NOINLINE void *paired (ShoalHeap *h, size_t tag, size_t nsize) {
-  int ok = (h->limit == 0 || heapinuse(h) + nsize <= h->limit);
-  void *b = NULL;
-  if (h->room != NULL) {
-    if (tag == 0 && nsize == h->roomfor && ok) {
-      b = h->room;
-      unpoison(b, blocksize(slabof(b)->cls) - TS);
-    }
-    h->room = NULL;
-  }
-  if (b == NULL && h->hint != 0) {
-    int c = NCLASSES + classof(h->hint);
-    h->roomfor = h->hint;
-    h->hint = 0;
-    if (tag == LUA_TTABLE && nsize == TS && ok &&
-        ((b = fastnew(h, c)) != NULL || (b = smallalloc(h, c)) != NULL)) {
-      poison((char *)b + TS, blocksize(c) - TS);
-      h->room = (char *)b + TS;
-    }
-  }
-  if (b != NULL) count(h, (ptrdiff_t)nsize);
-  return b;
-}
-
-
-/*
-** Lua is about to make a table of 'narray' array slots and 'nhash' hash
-** slots: a small hash part (Lua allocates it first) may go beside it. A
-** constructor counts its record fields exactly, but not the array items
-** a last call or '...' adds: an array part would often outgrow its room.
-*/
-void shoalA_tablehint (lua_State *L, unsigned int narray, unsigned int nhash) {
-  global_State *g = G(L);
-  ShoalHeap *h = g->ud;
-  size_t n;
-  (void)narray;
-  if (g->frealloc != shoal_alloc || h->nslabs <= MAXMIXED ||
-      nhash == 0 || nhash > MAXPART / sizeof(Node) ||
-      classsize[TABLECLASS] != TS)  /* (a constant) */
-    return;
-  n = sizeof(Node) << luaO_ceillog2(nhash);
-  if (n <= MAXPART && classof(n) != TABLECLASS)  /* (see 'fastfree') */
-    h->hint = n;
-}
-
-
 /* A small block resized small (a table part growing, often). */
 static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
                                      size_t nsize) {
@@ -1040,9 +934,6 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   void *b;
   if (ptr == NULL) {
     if (nsize == 0) return NULL;  /* Lua frees NULL (empty parts) often */
-    if (l_unlikely(h->hint != 0 || h->room != NULL) &&
-        (b = paired(h, osize, nsize)) != NULL)
-      return b;
     if (nsize <= MAXSMALL && h->limit == 0 &&
         (b = fastnew(h, classof(nsize))) != NULL) {
       count(h, (ptrdiff_t)nsize);

@@ -1,7 +1,7 @@
 /*
 ** lalloc.h
 ** The allocator's hooks in Lua's files (lapi.c, lauxlib.c, lgc.c,
-** lstate.c, linit.c, lvm.c), which see only the public API.
+** lstate.c, linit.c), which see only the public API.
 */
 
 #ifndef lalloc_h
@@ -18,8 +18,5 @@ LUAI_FUNC void shoalA_closed (lua_Alloc f, void *ud);
 /* after a full collection asked for: empty memory back to the OS */
 LUAI_FUNC void shoalA_trim (lua_State *L);
 LUAI_FUNC int shoalA_openlib (lua_State *L);
-/* Lua is about to make a table of these sizes (see PAIRED in lalloc.c) */
-LUAI_FUNC void shoalA_tablehint (lua_State *L, unsigned int narray,
-                                 unsigned int nhash);
 
 #endif
