@@ -77,7 +77,8 @@ $(O)/src/shoal/.stamp: $(LUA_TGZ) lua/patches/series $(PATCHES)
 define build_lua
 $(O)/obj/$1/%.o: $(O)/src/$1/.stamp
 	@mkdir -p $$(@D)
-	$$(CC) $$(LUA_CFLAGS) $3 -c $(O)/src/$1/src/$$*.c -o $$@
+	$$(CC) $$(LUA_CFLAGS) $3 -MMD -MP -c $(O)/src/$1/src/$$*.c -o $$@
+-include $(wildcard $(O)/obj/$1/*.d)
 $(O)/$1/lib/$4: $(patsubst %,$(O)/obj/$1/%.o,$(LUA_CORE) $(LUA_LIBS)) $2
 	@mkdir -p $$(@D)
 	rm -f $$@ && ar rcs $$@ $$^
