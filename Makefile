@@ -73,6 +73,10 @@ $(O)/src/shoal/.stamp: $(LUA_TGZ) lua/patches/series $(PATCHES)
 	scripts/apply-patches.sh $(@D)
 	touch $@
 
+# No built-in link rule: through the rule below it would "remake" the
+# included .d files (lapi.d from lapi.d.o from lapi.d.c).
+%: %.o
+
 # build_lua NAME EXTRA_OBJECTS EXTRA_CFLAGS: objects, library, lua, luac, include/
 define build_lua
 $(O)/obj/$1/%.o: $(O)/src/$1/.stamp

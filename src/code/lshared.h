@@ -31,6 +31,9 @@
 #define FROZENMARK	cast_byte(bitmask(SHAREDBIT) | 7)  /* age unused by Lua */
 #define isshared(o)	((o)->marked == SHAREDMARK)
 #define isfrozen(o)	(((o)->marked & FROZENMARK) == FROZENMARK)
+/* no table is ever shared: for a table, bit 7 alone means frozen (the
+   assignment fast path in lvm.h tests one bit, not a mask) */
+#define isfrozentable(t)	testbit((t)->marked, SHAREDBIT)
 
 
 /* strings: process-wide, immutable, never freed before the process ends */
