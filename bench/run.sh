@@ -23,6 +23,12 @@ while read -r name cmd; do
   # B names a benchmark or a group: B=alloc runs alloc-binarytrees, ...
   [ -n "$B" ] && [ "$B" != "$name" ] && [[ $name != "$B"-* ]] && continue
   found=1
+  runs=$RUNS
+  if [[ $cmd == runs=* ]]; then  # the line asks for more runs than RUNS
+    n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
+    [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
+    (( n > runs )) && runs=$n
+  fi
   variants=()
   if [[ $cmd == *" ; "* ]]; then  # LABEL: COMMAND ; LABEL: COMMAND ...
     while [[ -n $cmd ]]; do
@@ -35,8 +41,8 @@ while read -r name cmd; do
   else
     variants=(-v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")")
   fi
-  echo "== $name ($RUNS runs each, alternating)" >&2
-  "$O/tools/benchrun" -n "$name" -r "$RUNS" -o "build/bench/$name.json" "${variants[@]}"
+  echo "== $name ($runs runs each, alternating)" >&2
+  "$O/tools/benchrun" -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
 done < bench/list
 if [ -z "$found" ]; then
   echo "error: no benchmark named '$B'; known: $(awk '!/^#/ && NF {printf "%s ", $1}' bench/list)" >&2
