@@ -7,9 +7,6 @@
 #ifndef lshared_h
 #define lshared_h
 
-#include <stdatomic.h>
-#include <stdint.h>
-
 #include "lobject.h"
 #include "lstate.h"
 
@@ -31,41 +28,11 @@
 #define FROZENMARK	cast_byte(bitmask(SHAREDBIT) | 7)  /* age unused by Lua */
 #define isshared(o)	((o)->marked == SHAREDMARK)
 #define isfrozen(o)	(((o)->marked & FROZENMARK) == FROZENMARK)
-/* no table is ever shared: for a table, bit 7 alone means frozen (the
-   assignment fast path in lvm.h tests one bit, not a mask) */
-#define isfrozentable(t)	testbit((t)->marked, SHAREDBIT)
 
 
 /* strings: process-wide, immutable, never freed before the process ends */
 LUAI_FUNC unsigned int shoalS_seed (void);
 LUAI_FUNC TString *shoalS_find (const char *str, size_t l, unsigned int h);
-
-/*
-** The head of the shared strings' table (lsstring.c), public so that
-** internshrstr tests its Bloom filter inline: a string new to the process
-** then costs no call. A table that grows is replaced, head and all.
-*/
-typedef struct ShoalSHead {
-  size_t size;  /* slots, a power of 2 */
-  _Atomic(uint64_t) *bloom;  /* 16 bits per slot; bit 'shoalS_bit' of a hash */
-} ShoalSHead;
-
-LUAI_DDEC(_Atomic(ShoalSHead *) shoalS_table;)
-
-#define shoalS_bit(size,h)	(((size_t)(h) * 2654435761u) & ((size) * 16 - 1))
-
-static inline int shoalS_inbloom (const ShoalSHead *t, unsigned int h) {
-  size_t bit = shoalS_bit(t->size, h);
-  return (atomic_load_explicit(&t->bloom[bit / 64], memory_order_relaxed) >>
-          (bit % 64)) & 1;
-}
-
-/* 0: no shared string has hash 'h'; 1: one may have it (see shoalS_find) */
-static inline int shoalS_maybe (unsigned int h) {
-  const ShoalSHead *t = atomic_load_explicit(&shoalS_table,
-                                             memory_order_acquire);
-  return t != NULL && shoalS_inbloom(t, h);
-}
 LUAI_FUNC TString *shoalS_share (TString *ts);
 LUAI_FUNC void shoalS_stats (size_t *count, size_t *bytes);
 
@@ -107,8 +74,6 @@ LUAI_FUNC void shoalP_stats (size_t *retired, size_t *retiredbytes,
 LUAI_FUNC int shoalF_closures (global_State *g, LClosure *const **cl);
 LUAI_FUNC TString *shoalF_findstr (global_State *g, const char *str, size_t l,
                                    unsigned int h);
-/* 0: 'g' froze nothing, so has no frozen string (tested before the call) */
-#define shoalF_any(g)	((g)->shoal != NULL && (g)->shoal->frozen != NULL)
 LUAI_FUNC void shoalF_closestate (lua_State *L);
 
 /* hooks from the collector and the state (lgc.c, lstate.c) */

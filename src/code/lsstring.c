@@ -29,17 +29,18 @@
 
 
 typedef struct STable {
-  ShoalSHead h;  /* slots and Bloom filter (lshared.h): 32 bits per string */
   struct STable *previous;  /* tables replaced by this one, kept for readers */
+  size_t size;  /* number of slots, a power of 2 */
   size_t nuse;  /* strings in the table (writers only) */
+  _Atomic(uint64_t) *bloom;  /* one bit per hash, 32 bits per string */
   _Atomic(TString *) slot[];  /* open addressing, linear probing */
 } STable;
 
 #define MINSIZE		1024
+#define bloomwords(t)	((t)->size / 4)
+#define bloombit(t,h)	(((size_t)(h) * 2654435761u) & ((t)->size * 16 - 1))
 
-/* the current table ('h' is its first field), or NULL before the first */
-LUAI_DDEF _Atomic(ShoalSHead *) shoalS_table;
-#define current(mo)	((STable *)atomic_load_explicit(&shoalS_table, mo))
+static _Atomic(STable *) current;
 static pthread_mutex_t writers = PTHREAD_MUTEX_INITIALIZER;
 static size_t nstrings, nbytes;  /* statistics (writers only) */
 
@@ -102,10 +103,11 @@ static int sameas (const TString *ts, int tt, const char *str, size_t l,
 
 static TString *lookup (STable *t, int tt, const char *str, size_t l,
                         unsigned int h) {
-  size_t i;
-  if (!shoalS_inbloom(&t->h, h))
+  size_t bit = bloombit(t, h), i;
+  if (!(atomic_load_explicit(&t->bloom[bit / 64], memory_order_relaxed) &
+        ((uint64_t)1 << (bit % 64))))
     return NULL;
-  for (i = h & (t->h.size - 1); ; i = (i + 1) & (t->h.size - 1)) {
+  for (i = h & (t->size - 1); ; i = (i + 1) & (t->size - 1)) {
     TString *ts = atomic_load_explicit(&t->slot[i], memory_order_acquire);
     if (ts == NULL) return NULL;
     if (sameas(ts, tt, str, l, h)) return ts;
@@ -115,20 +117,19 @@ static TString *lookup (STable *t, int tt, const char *str, size_t l,
 
 /*
 ** The shared short string equal to 'str', or NULL. Any thread, no lock.
-** (internshrstr calls it only when 'shoalS_maybe' says it may be found.)
 */
 TString *shoalS_find (const char *str, size_t l, unsigned int h) {
-  STable *t = current(memory_order_acquire);
+  STable *t = atomic_load_explicit(&current, memory_order_acquire);
   return (t == NULL) ? NULL : lookup(t, LUA_VSHRSTR, str, l, h);
 }
 
 
 static void insert (STable *t, TString *ts) {
-  size_t bit = shoalS_bit(t->h.size, ts->hash), i;
-  atomic_fetch_or_explicit(&t->h.bloom[bit / 64], (uint64_t)1 << (bit % 64),
+  size_t bit = bloombit(t, ts->hash), i;
+  atomic_fetch_or_explicit(&t->bloom[bit / 64], (uint64_t)1 << (bit % 64),
                            memory_order_relaxed);
-  for (i = ts->hash & (t->h.size - 1); atomic_load_explicit(&t->slot[i],
-       memory_order_relaxed) != NULL; i = (i + 1) & (t->h.size - 1)) ;
+  for (i = ts->hash & (t->size - 1); atomic_load_explicit(&t->slot[i],
+       memory_order_relaxed) != NULL; i = (i + 1) & (t->size - 1)) ;
   atomic_store_explicit(&t->slot[i], ts, memory_order_release);
   t->nuse++;
 }
@@ -137,9 +138,9 @@ static void insert (STable *t, TString *ts) {
 static STable *newtable (size_t size) {
   STable *t = calloc(1, sizeof(STable) + size * sizeof(t->slot[0]));
   if (t == NULL) return NULL;
-  t->h.size = size;
-  t->h.bloom = calloc(size / 4, sizeof(uint64_t));
-  if (t->h.bloom == NULL) {
+  t->size = size;
+  t->bloom = calloc(size / 4, sizeof(uint64_t));
+  if (t->bloom == NULL) {
     free(t);
     return NULL;
   }
@@ -149,18 +150,18 @@ static STable *newtable (size_t size) {
 
 /* Make room for one more string (load factor at most 1/2). */
 static STable *reserve (void) {
-  STable *t = current(memory_order_relaxed);
-  if (t != NULL && (t->nuse + 1) * 2 <= t->h.size) return t;
-  STable *nt = newtable(t ? t->h.size * 2 : MINSIZE);
+  STable *t = atomic_load_explicit(&current, memory_order_relaxed);
+  if (t != NULL && (t->nuse + 1) * 2 <= t->size) return t;
+  STable *nt = newtable(t ? t->size * 2 : MINSIZE);
   if (nt == NULL) return NULL;
   if (t != NULL) {
-    for (size_t i = 0; i < t->h.size; i++) {
+    for (size_t i = 0; i < t->size; i++) {
       TString *ts = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
       if (ts != NULL) insert(nt, ts);
     }
   }
   nt->previous = t;
-  atomic_store_explicit(&shoalS_table, &nt->h, memory_order_release);
+  atomic_store_explicit(&current, nt, memory_order_release);
   return nt;
 }
 
@@ -178,7 +179,7 @@ TString *shoalS_share (TString *ts) {
   if (isshared(ts)) return ts;
   h = (tt == LUA_VSHRSTR) ? ts->hash : luaS_hash(getstr(ts), l, shoalS_seed());
   pthread_mutex_lock(&writers);
-  t = current(memory_order_relaxed);
+  t = atomic_load_explicit(&current, memory_order_relaxed);
   s = (t == NULL) ? NULL : lookup(t, tt, getstr(ts), l, h);
   if (s == NULL && (t = reserve()) != NULL &&
       (s = malloc(sizelstring(l))) != NULL) {
