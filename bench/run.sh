@@ -27,7 +27,7 @@ while read -r name cmd; do
   if [[ $cmd == runs=* ]]; then  # the line asks for more runs than RUNS
     n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
     [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
-    (( n > runs )) && runs=$n
+    if (( n > runs )); then runs=$n; fi
   fi
   variants=()
   if [[ $cmd == *" ; "* ]]; then  # LABEL: COMMAND ; LABEL: COMMAND ...
