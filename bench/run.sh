@@ -24,7 +24,7 @@ while read -r name cmd; do
   [ -n "$B" ] && [ "$B" != "$name" ] && [[ $name != "$B"-* ]] && continue
   found=1
   runs=$RUNS
-  if [[ $cmd == runs=* ]]; then  # the line asks for more runs than RUNS
+  if [[ $cmd == runs=* ]]; then  # the line's floor on the runs
     n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
     [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
     if (( n > runs )); then runs=$n; fi
