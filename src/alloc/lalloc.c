@@ -25,6 +25,7 @@
 
 #include "lua.h"
 #include "lauxlib.h"
+#include "lstate.h"
 
 #include "lalloc.h"
 #include "shoal.h"
@@ -157,14 +158,15 @@ struct ShoalHeap {
      atomic so that other threads may read them) */
   atomic_size_t inuse;  /* bytes Lua holds, but for remote frees */
   atomic_size_t remotebytes;  /* bytes freed or shrunk away by other threads */
-  atomic_size_t peak;  /* of inuse - remotebytes */
+  atomic_size_t hi;  /* highest 'inuse' */
+  atomic_size_t peak;  /* of inuse - remotebytes, as last seen (see 'count') */
   ptrdiff_t unflushed;  /* change of 'inuse' not yet in the process's count */
   atomic_size_t mapped;  /* bytes taken from the system */
   size_t limit;  /* 0: none */
   atomic_size_t remotes;  /* remote frees not yet taken back */
-  int owned;  /* made for one state, released with it */
   char *seg, *segend;  /* where new slabs are carved from */
   struct Segment *segs;  /* every segment, to unmap them */
+  struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 
 typedef struct Segment {  /* a mapping slabs are carved from */
@@ -173,44 +175,69 @@ typedef struct Segment {  /* a mapping slabs are carved from */
 } Segment;
 
 /* the process: 'allinuse' may lag each heap's by FLUSH bytes, so it is
-   signed, read clamped at 0 */
+   signed, read clamped at 0; the exact count is the sum over 'heaps' */
 static atomic_llong allinuse;
 static atomic_size_t allmapped, allpeak;
+static ShoalHeap *heaps;  /* every heap, for the process's statistics */
+static pthread_mutex_t heapslock = PTHREAD_MUTEX_INITIALIZER;
 
 
 #define FLUSH		((ptrdiff_t)64 * 1024)
 #define relaxed		memory_order_relaxed
 #define NOINLINE	__attribute__((noinline))
 
+/* a - b, or 0: counters read apart from another thread may cross */
+#define minus(a,b)	((a) > (b) ? (a) - (b) : 0)
+
 /* Bytes Lua holds in 'h'. */
 static size_t heapinuse (ShoalHeap *h) {
-  return atomic_load_explicit(&h->inuse, relaxed) -
-         atomic_load_explicit(&h->remotebytes, relaxed);
+  size_t rb = atomic_load_explicit(&h->remotebytes, relaxed);
+  return minus(atomic_load_explicit(&h->inuse, relaxed), rb);
+}
+
+
+/* '*p' becomes 'n' if that is higher (any thread). */
+static void raisemax (atomic_size_t *p, size_t n) {
+  size_t old = atomic_load_explicit(p, relaxed);
+  while (n > old && !atomic_compare_exchange_weak(p, &old, n)) ;
+}
+
+
+/*
+** The heap's peak: the highest of what was held when last seen and of
+** 'hi' less what other threads have freed so far. That is never more than
+** the real peak (those frees came after 'hi', or they would not count in
+** 'inuse'), and it is the real peak while no other thread frees.
+*/
+static size_t heappeak (ShoalHeap *h) {
+  size_t rb = atomic_load_explicit(&h->remotebytes, relaxed);
+  size_t hi = atomic_load_explicit(&h->hi, relaxed);
+  raisemax(&h->peak, minus(hi, rb));
+  raisemax(&h->peak, heapinuse(h));
+  return atomic_load_explicit(&h->peak, relaxed);
 }
 
 
 /* The process's count catches up with the heap's (every FLUSH bytes). */
 static NOINLINE void flush (ShoalHeap *h) {
-  size_t held = heapinuse(h);
-  if (held > atomic_load_explicit(&h->peak, relaxed))
-    atomic_store_explicit(&h->peak, held, relaxed);
   long long all = atomic_fetch_add_explicit(&allinuse, h->unflushed, relaxed) +
                   h->unflushed;
-  size_t p = atomic_load_explicit(&allpeak, relaxed);
-  while (all > 0 && (size_t)all > p &&
-         !atomic_compare_exchange_weak(&allpeak, &p, (size_t)all)) ;
+  heappeak(h);
+  if (all > 0) raisemax(&allpeak, (size_t)all);
   h->unflushed = 0;
 }
 
 
 /*
-** The owner's accounting: no atomic read-modify-write on the fast path;
-** peaks are taken every FLUSH bytes of change (and at every statistics
-** read), so they may miss a spike shorter than that.
+** The owner's accounting: no atomic read-modify-write on the fast path.
+** The heap's highest 'inuse' is kept exactly; the process's count and
+** peak catch up every FLUSH bytes of change (see 'shoal_heapstats').
 */
 static inline void count (ShoalHeap *h, ptrdiff_t delta) {
-  atomic_store_explicit(&h->inuse,
-      atomic_load_explicit(&h->inuse, relaxed) + (size_t)delta, relaxed);
+  size_t n = atomic_load_explicit(&h->inuse, relaxed) + (size_t)delta;
+  atomic_store_explicit(&h->inuse, n, relaxed);
+  if (n > atomic_load_explicit(&h->hi, relaxed))
+    atomic_store_explicit(&h->hi, n, relaxed);
   h->unflushed += delta;
   if (l_unlikely(h->unflushed > FLUSH || h->unflushed < -FLUSH)) flush(h);
 }
@@ -562,6 +589,7 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 
 #define PAGE		((size_t)4096)
 #define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
+#define MAXBLOCK	(SIZE_MAX / 2)  /* larger sizes would wrap in pageround */
 #define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
 
 static size_t slotof (const AddrMap *m, const char *b) {
@@ -862,8 +890,9 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     return NULL;
   }
   if (h->limit != 0 && nsize > osize &&  /* shrinking never fails */
-      heapinuse(h) - osize + nsize > h->limit)
+      nsize - osize > minus(h->limit, heapinuse(h)))
     return NULL;  /* Lua raises "not enough memory" */
+  if (nsize > MAXBLOCK) return NULL;  /* more than mmap could give */
   if (ptr != NULL && bsize <= MAXSMALL && nsize <= MAXSMALL &&
       classof(bsize) == classof(nsize))  /* same block will do */
     b = ptr;
@@ -957,6 +986,8 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
   size_t bsize;
   if (ptr == NULL) return;
+  /* counted first: once pushed, the owner may take the block again */
+  atomic_fetch_add_explicit(&h->remotebytes, size, relaxed);
   bsize = realsize(h, ptr, size, 1);
   if (bsize > MAXSMALL) largefree(h, ptr);
   else {
@@ -969,7 +1000,6 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
                  memory_order_release, memory_order_relaxed));
     atomic_fetch_add_explicit(&h->remotes, 1, memory_order_relaxed);
   }
-  atomic_fetch_add_explicit(&h->remotebytes, size, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)size, relaxed);
 }
 
@@ -977,11 +1007,12 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 /*
 ** Shrink a block of 'h' from a thread that is not running its VM (Lua's
 ** realloc contract: a shrink never fails). The block stays where it is: a
-** large one that stays large gives its tail pages back; a small one that
-** keeps its class needs nothing; otherwise the block keeps its size, kept
-** in 'shrunk', and until it is freed or resized the owner's frees and
-** resizes take the slow path. A growth is refused (NULL) and changes
-** nothing; a shrink to 0 is a free.
+** large one gives its tail pages back (shrunk small, it stays a mapping,
+** noted in 'shrunk'); a small one that keeps its class needs nothing; a
+** small one of another class keeps its size, noted in 'shrunk'. Until a
+** block so noted is freed or resized the owner's frees and resizes take
+** the slow path. A growth is refused (NULL) and changes nothing; a shrink
+** to 0 is a free.
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {
@@ -994,8 +1025,9 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
   }
   pthread_mutex_lock(&h->largelock);
   if ((bsize = maptake(&h->shrunk, ptr)) == 0) bsize = osize;
-  large = (bsize > MAXSMALL && nsize > MAXSMALL);
-  if (!large && !(bsize <= MAXSMALL && classof(bsize) == classof(nsize)) &&
+  large = (bsize > MAXSMALL);  /* a mapping: its tail pages go back */
+  if (!(large && nsize > MAXSMALL) &&
+      !(!large && classof(bsize) == classof(nsize)) &&
       !mapput(&h->shrunk, ptr, bsize)) {
     /* no memory to note it down: keep Lua's view as it was */
     pthread_mutex_unlock(&h->largelock);
@@ -1003,7 +1035,8 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
   }
   atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
   pthread_mutex_unlock(&h->largelock);
-  if (large) largeresize(h, ptr, nsize, 0);  /* tail pages back, in place */
+  if (large)  /* tail pages back, in place; a mapping still ('shrunk') */
+    largeresize(h, ptr, nsize, 0);
   atomic_fetch_add_explicit(&h->remotebytes, osize - nsize, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)(osize - nsize), relaxed);
   return ptr;
@@ -1017,12 +1050,21 @@ ShoalHeap *shoal_heapnew (void) {
   pthread_once(&classonce, makeclasses);
   if (h == NULL) return NULL;
   pthread_mutex_init(&h->largelock, NULL);
+  pthread_mutex_lock(&heapslock);
+  if ((h->hnext = heaps) != NULL) heaps->hprev = h;
+  heaps = h;
+  pthread_mutex_unlock(&heapslock);
   return h;
 }
 
 
 void shoal_heapfree (ShoalHeap *h) {
   if (h == NULL) return;
+  pthread_mutex_lock(&heapslock);
+  if (h->hprev) h->hprev->hnext = h->hnext;
+  else heaps = h->hnext;
+  if (h->hnext) h->hnext->hprev = h->hprev;
+  pthread_mutex_unlock(&heapslock);
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
     h->segs = sg->next;
@@ -1056,18 +1098,22 @@ void shoal_heaplimit (ShoalHeap *h, size_t limit) {
 
 
 void shoal_heapstats (ShoalHeap *h, shoal_MemStats *st) {
-  if (h == NULL) {  /* the process */
-    long long all = atomic_load(&allinuse);
-    st->inuse = (all > 0) ? (size_t)all : 0;
+  if (h == NULL) {  /* the process: the sum over its heaps */
+    size_t all = 0;
+    pthread_mutex_lock(&heapslock);
+    for (ShoalHeap *e = heaps; e != NULL; e = e->hnext)
+      all += heapinuse(e);
+    pthread_mutex_unlock(&heapslock);
+    raisemax(&allpeak, all);
+    st->inuse = all;
     st->mapped = atomic_load(&allmapped);
     st->peak = atomic_load(&allpeak);
     st->limit = 0;
   }
   else {
-    size_t peak = atomic_load_explicit(&h->peak, relaxed);
+    st->peak = heappeak(h);
     st->inuse = heapinuse(h);
     st->mapped = atomic_load(&h->mapped);
-    st->peak = (st->inuse > peak) ? st->inuse : peak;
     st->limit = h->limit;
   }
 }
@@ -1109,9 +1155,12 @@ static lua_State *newstate (lua_Alloc fallback, size_t limit) {
     if (!atomic_load(&usealloc)) return lua_newstate(fallback, NULL);
   }
   if ((h = shoal_heapnew()) == NULL) return NULL;
-  h->owned = 1;
   h->limit = limit;
-  if ((L = lua_newstate(shoal_alloc, h)) == NULL) shoal_heapfree(h);
+  if ((L = lua_newstate(shoal_alloc, h)) == NULL) {
+    shoal_heapfree(h);  /* the failed state freed its blocks itself */
+    return NULL;
+  }
+  G(L)->ownheap = h;  /* only now: a failed state freed its blocks itself */
   return L;
 }
 
@@ -1121,19 +1170,21 @@ lua_State *shoalA_newstate (lua_Alloc fallback) {
 }
 
 
-static int ownheap (lua_State *L) {
-  void *ud;
-  return lua_getallocf(L, &ud) == shoal_alloc && ((ShoalHeap *)ud)->owned;
-}
-
-
+/*
+** Closing L may skip freeing its objects one by one only while shoal_alloc
+** on its own heap is still its allocator: a host that wrapped it (with
+** lua_setallocf) sees every block freed, as on stock Lua, and the heap
+** goes after the last one all the same.
+*/
 int shoalA_wholesale (lua_State *L) {
-  return ownheap(L);
+  void *ud;
+  return G(L)->ownheap != NULL && lua_getallocf(L, &ud) == shoal_alloc &&
+         ud == G(L)->ownheap;
 }
 
 
-void shoalA_closed (lua_Alloc f, void *ud) {
-  if (f == shoal_alloc && ((ShoalHeap *)ud)->owned) shoal_heapfree(ud);
+void shoalA_closed (void *ownheap) {
+  if (ownheap != NULL) shoal_heapfree(ownheap);
 }
 
 
@@ -1167,6 +1218,13 @@ LUA_API void shoal_setlimit (lua_State *L, size_t limit) {
 ** the process's ("process"): {inuse, mapped, peak, limit} in bytes; nil
 ** for a VM not on a Shoal heap (SHOAL_ALLOC=system).
 */
+/* a size as a Lua integer (a limit set from C may be beyond them) */
+static void pushsize (lua_State *L, size_t n) {
+  lua_pushinteger(L, n > (size_t)LUA_MAXINTEGER ? LUA_MAXINTEGER
+                                                : (lua_Integer)n);
+}
+
+
 static int shoal_memory (lua_State *L) {
   static const char *const scopes[] = {"vm", "process", NULL};
   shoal_MemStats st;
@@ -1179,13 +1237,13 @@ static int shoal_memory (lua_State *L) {
   }
   shoal_heapstats(h, &st);
   lua_createtable(L, 0, 4);
-  lua_pushinteger(L, (lua_Integer)st.inuse);
+  pushsize(L, st.inuse);
   lua_setfield(L, -2, "inuse");
-  lua_pushinteger(L, (lua_Integer)st.mapped);
+  pushsize(L, st.mapped);
   lua_setfield(L, -2, "mapped");
-  lua_pushinteger(L, (lua_Integer)st.peak);
+  pushsize(L, st.peak);
   lua_setfield(L, -2, "peak");
-  lua_pushinteger(L, (lua_Integer)st.limit);
+  pushsize(L, st.limit);
   lua_setfield(L, -2, "limit");
   return 1;
 }
@@ -1196,7 +1254,7 @@ static int shoal_limit (lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 0, 1, "limit must not be negative");
   if (h == NULL) return luaL_error(L, "this VM is not on a Shoal heap (SHOAL_ALLOC=system)");
-  lua_pushinteger(L, (lua_Integer)h->limit);
+  pushsize(L, h->limit);
   h->limit = (size_t)n;
   return 1;
 }

@@ -13,8 +13,9 @@
 LUAI_FUNC lua_State *shoalA_newstate (lua_Alloc fallback);
 /* does L's heap go at once when L closes? */
 LUAI_FUNC int shoalA_wholesale (lua_State *L);
-/* after lua_close freed its last block: release a heap of its own */
-LUAI_FUNC void shoalA_closed (lua_Alloc f, void *ud);
+/* after lua_close freed its last block: release the heap of its own
+   (G(L)->ownheap, or NULL) */
+LUAI_FUNC void shoalA_closed (void *ownheap);
 /* after a full collection asked for: empty memory back to the OS */
 LUAI_FUNC void shoalA_trim (lua_State *L);
 LUAI_FUNC int shoalA_openlib (lua_State *L);

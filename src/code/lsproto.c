@@ -570,13 +570,13 @@ void shoalP_push (lua_State *L, Version *v, int env) {
      so errors may be raised */
   luaD_checkstack(L, 1);
   if (h->conflict) {
-    pthread_mutex_lock(&live);
-    privatecopies++;
-    pthread_mutex_unlock(&live);
     cl = pushnewclosure(L, v->root->sizeupvalues);
     cl->p = luaF_newproto(L);
     luaC_objbarrier(L, cl, cl->p);
     localize(L, cl->p, v->root);
+    pthread_mutex_lock(&live);
+    privatecopies++;  /* counted once made: 'localize' may raise */
+    pthread_mutex_unlock(&live);
   }
   else {
     cl = pushnewclosure(L, v->root->sizeupvalues);

@@ -705,6 +705,13 @@ static void test_limit (void) {
                         "return (m.limit == 2 * 2^20 and m.inuse > 0 and m.peak >= m.inuse and m.mapped > 0) and 1 or 0") == LUA_OK);
   T_EQI(lua_tointeger(L, -1), 1);
   lua_pop(L, 1);
+  /* a limit beyond Lua's integers reads as the largest, and comes back */
+  shoal_setlimit(L, SIZE_MAX);
+  T_OK(luaL_dostring(L, "local s = require('shoal') local prev = s.setlimit(0) "
+                        "s.setlimit(prev) return s.memory().limit == math.maxinteger "
+                        "and prev == math.maxinteger and 1 or 0") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1);
+  lua_pop(L, 1);
   /* another VM is not affected */
   lua_pushcfunction(other, grow);
   T_EQI(lua_pcall(other, 0, 0, 0), LUA_OK);
@@ -866,6 +873,133 @@ static void test_loop (void) {
 }
 
 
+/*
+** shoal_newstate with a limit about what a VM needs: NULL or a state
+** that works, never a crash (a state that failed half made freed its
+** heap twice: ASan and the release build crashed at 1700-3519 bytes).
+*/
+static void test_newstatelimit (void) {
+  int made = 0, failed = 0;
+  shoal_MemStats st;
+  for (size_t limit = 1000; limit <= 6000; limit += 16) {
+    lua_State *L = shoal_newstate(limit);
+    if (L == NULL) { failed++; continue; }
+    made++;
+    lua_pushinteger(L, 42);  /* usable, within its limit */
+    T_EQI(lua_tointeger(L, -1), 42);
+    lua_close(L);
+  }
+  T_OK(made > 0 && failed > 0);  /* both sides of the edge were tried */
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.inuse, 0);
+}
+
+
+/*
+** A host wrapping the allocator with lua_setallocf (counting what passes,
+** as ltests.c or a stock host's memory counter does) sees every block
+** freed at lua_close, and the heap still goes with the state.
+*/
+typedef struct Wrap { void *ud; lua_Alloc f; size_t held; } Wrap;
+
+static void *wrapalloc (void *ud, void *ptr, size_t osize, size_t nsize) {
+  Wrap *w = ud;
+  void *b = w->f(w->ud, ptr, osize, nsize);
+  if (ptr != NULL && (b != NULL || nsize == 0)) w->held -= osize;
+  if (b != NULL) w->held += nsize;
+  return b;
+}
+
+static void test_wrapped (void) {
+  shoal_MemStats st0, st;
+  shoal_heapstats(NULL, &st0);
+  for (int i = 0; i < 50; i++) {
+    lua_State *L = shoal_newstate(0);
+    Wrap w;
+    w.f = lua_getallocf(L, &w.ud);
+    w.held = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 +
+             (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_setallocf(L, wrapalloc, &w);
+    luaL_openlibs(L);
+    T_OK(luaL_dostring(L, "local t = {} for i = 1, 2000 do t[i] = {i, tostring(i)} end") == LUA_OK);
+    lua_close(L);
+    if (!T_EQI(w.held, 0)) break;  /* every block freed through it */
+  }
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped);  /* every heap went */
+  T_EQI(st.inuse, st0.inuse);
+}
+
+
+/*
+** Statistics: the process's 'inuse' is the sum of its heaps' exactly, with
+** many small heaps (each used to lag by up to 64 KB); a heap's peak is
+** its highest 'inuse', a spike of a few KB included, and never falls.
+*/
+static void test_stats (void) {
+  enum { NH = 200 };
+  ShoalHeap *h[NH];
+  void *b[NH];
+  shoal_MemStats st0, st, hs;
+  size_t sum = 0;
+  shoal_heapstats(NULL, &st0);
+  for (int i = 0; i < NH; i++) {
+    h[i] = shoal_heapnew();
+    b[i] = shoal_alloc(h[i], NULL, 0, 1000 + (size_t)i);
+    sum += 1000 + (size_t)i;
+  }
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.inuse - st0.inuse, sum);
+  T_OK(st.peak >= st.inuse);
+  {  /* a 3000-byte spike in h[0], then down: the peak keeps it */
+    void *spike[3];
+    for (int i = 0; i < 3; i++) spike[i] = shoal_alloc(h[0], NULL, 0, 1000);
+    for (int i = 0; i < 3; i++) shoal_alloc(h[0], spike[i], 1000, 0);
+  }
+  shoal_heapstats(h[0], &hs);
+  T_EQI(hs.inuse, 1000);
+  T_EQI(hs.peak, 4000);
+  shoal_alloc(h[0], b[0], 1000, 0);
+  shoal_heapstats(h[0], &hs);
+  T_EQI(hs.inuse, 0);
+  T_EQI(hs.peak, 4000);  /* read again: it does not fall */
+  for (int i = 0; i < NH; i++) {
+    if (i > 0) shoal_alloc(h[i], b[i], 1000 + (size_t)i, 0);
+    shoal_heapfree(h[i]);
+  }
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.inuse, st0.inuse);
+  {  /* a large block shrunk small by another thread gives its pages
+        back (it kept them all, whatever the heap's limit) */
+    ShoalHeap *g = shoal_heapnew();
+    unsigned char *p = shoal_alloc(g, NULL, 0, 900000);
+    shoal_MemStats before, after;
+    fill(p, 900000, 7);
+    shoal_heapstats(g, &before);
+    T_OK(shoal_shrinkremote(g, p, 900000, 16) == p);
+    shoal_heapstats(g, &after);
+    T_OK(intact(p, 16, 7));
+    T_OK(after.mapped + 880000 <= before.mapped);
+    T_EQI(after.inuse, 16);
+    p = shoal_alloc(g, p, 16, 40000);  /* the owner grows it again */
+    T_OK(p != NULL && intact(p, 16, 7));
+    shoal_alloc(g, p, 40000, 0);
+    shoal_heapstats(g, &after);
+    T_EQI(after.inuse, 0);
+    shoal_heapfree(g);
+  }
+  /* sizes no mapping can hold fail cleanly, limit or not */
+  h[0] = shoal_heapnew();
+  T_OK(shoal_alloc(h[0], NULL, 0, SIZE_MAX) == NULL);
+  T_OK(shoal_alloc(h[0], NULL, 0, SIZE_MAX - 100) == NULL);
+  shoal_heaplimit(h[0], 1 << 20);
+  T_OK(shoal_alloc(h[0], NULL, 0, SIZE_MAX - 100) == NULL);
+  shoal_heapstats(h[0], &hs);
+  T_EQI(hs.inuse, 0);
+  shoal_heapfree(h[0]);
+}
+
+
 int main (void) {
   test_random();
   test_remote();
@@ -882,5 +1016,8 @@ int main (void) {
   test_largeswap();
   test_collect();
   test_loop();
+  test_newstatelimit();
+  test_wrapped();
+  test_stats();
   return t_done();
 }
