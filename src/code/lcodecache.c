@@ -24,6 +24,7 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+#include "ldo.h"
 #include "lstate.h"
 
 #include "lshared.h"
@@ -238,6 +239,21 @@ static int parse (const char *filename, const char *mode, shoal_Loader load,
 }
 
 
+static void f_push (lua_State *L, void *v) {
+  shoalP_push(L, v, 0);
+}
+
+
+/*
+** Push a closure over 'v' (taking over the caller's reference) in
+** protected mode, as lua_load builds its closure: a memory error is a
+** status with its message pushed, which loadfile returns, not a throw.
+*/
+static int pushversion (lua_State *L, Version *v) {
+  return luaD_pcall(L, f_push, v, savestack(L, L->top.p), L->errfunc);
+}
+
+
 int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
                       shoal_Loader load) {
   int pmode = processmode(), vmode = vmmode(L), status;
@@ -268,8 +284,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
                       binary ? "binary" : "text", mode);
       return LUA_ERRSYNTAX;  /* as lua_load */
     }
-    shoalP_push(L, v, 0);
-    return LUA_OK;
+    return pushversion(L, v);
   }
   if (e != NULL) drop(e);  /* the file changed */
   if (vmode == SHOAL_CACHE_EXIST) {
@@ -313,7 +328,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   pthread_mutex_unlock(&lock);
   if (status == -1)  /* could not parse or share apart: load as stock */
     return load(L, filename, mode);
-  if (v != NULL) shoalP_push(L, v, 0);
+  if (v != NULL) status = pushversion(L, v);
   else {
     lua_pushstring(L, msg);  /* (a memory error here loses 'msg') */
     free(msg);

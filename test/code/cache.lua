@@ -127,5 +127,32 @@ do
   collectgarbage("incremental")
 end
 
+T.section "out of memory"
+if require("shoal").memory() then
+  -- a cached file's closure is made as lua_load makes one: out of memory,
+  -- loadfile returns nil and the message (it raised before)
+  local shoal = require "shoal"
+  local m = dir .. "/m.lua"
+  write(m, "local t = {} for i = 1, 10 do t[i] = i end return t")
+  assert(loadfile(m))  -- cached now
+  local raised, failed, loaded, msgs = 0, 0, 0, {}
+  for head = 0, 1200, 8 do
+    collectgarbage(); collectgarbage()
+    shoal.setlimit(shoal.memory().inuse + head)
+    local ok, f, e = pcall(loadfile, m)
+    shoal.setlimit(0)
+    if not ok then raised = raised + 1
+    elseif f then loaded = loaded + 1
+    else failed = failed + 1; msgs[e] = true end
+  end
+  T.eq(raised, 0, "no headroom makes loadfile raise")
+  T.ok(failed > 0 and loaded > 0, "both sides of the edge were tried")
+  local others = 0
+  for e in pairs(msgs) do if e ~= "not enough memory" then others = others + 1 end end
+  T.eq(others, 0, "stock's message, and no other")
+  local f = assert(loadfile(m), "loads again once there is room")
+  T.eq(#f(), 10, "and runs")
+end
+
 os.execute("rm -rf " .. dir)
 T.done()
