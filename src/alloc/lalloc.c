@@ -233,6 +233,14 @@ static NOINLINE void flush (ShoalHeap *h) {
 ** The heap's highest 'inuse' is kept exactly; the process's count and
 ** peak catch up every FLUSH bytes of change (see 'shoal_heapstats').
 */
+static inline void countfree (ShoalHeap *h, size_t freed) {
+  atomic_store_explicit(&h->inuse,
+      atomic_load_explicit(&h->inuse, relaxed) - freed, relaxed);
+  h->unflushed -= (ptrdiff_t)freed;
+  if (l_unlikely(h->unflushed < -FLUSH)) flush(h);
+}
+
+
 static inline void count (ShoalHeap *h, ptrdiff_t delta) {
   size_t n = atomic_load_explicit(&h->inuse, relaxed) + (size_t)delta;
   atomic_store_explicit(&h->inuse, n, relaxed);
@@ -885,7 +893,7 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     if (ptr != NULL) {
       if (bsize != osize) realsize(h, ptr, osize, 1);  /* out of 'shrunk' */
       blockfree(h, ptr, bsize);
-      count(h, -(ptrdiff_t)osize);
+      countfree(h, osize);
     }
     return NULL;
   }
@@ -973,7 +981,7 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
     ;  /* some blocks are larger than Lua says: the slow path sees */
   else if (nsize == 0) {
     if (osize <= MAXSMALL && fastfree(h, ptr, classof(osize))) {
-      count(h, -(ptrdiff_t)osize);
+      countfree(h, osize);
       return NULL;
     }
   }
