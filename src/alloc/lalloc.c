@@ -1096,6 +1096,8 @@ void shoal_heapfree (ShoalHeap *h) {
 
 
 void shoal_heaptrim (ShoalHeap *h) {
+  if (atomic_load_explicit(&h->remotes, relaxed) > 0)
+    takeallremote(h);  /* slabs emptied by other threads' frees go too */
   purge(h, 1);
 }
 

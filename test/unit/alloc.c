@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shoal.h"
@@ -1000,6 +1001,52 @@ static void test_stats (void) {
 }
 
 
+static ShoalHeap *trimheap;
+
+/* Pages of 'p[0..n)' in memory (mincore), counted once each. */
+static int residentpages (void **p, int n) {
+  int count = 0;
+  uintptr_t last = 0;
+  for (int i = 0; i < n; i++) {
+    uintptr_t a = (uintptr_t)p[i] & ~(uintptr_t)4095;
+    unsigned char v;
+    if (a != last && mincore((void *)a, 4096, &v) == 0 && (v & 1)) count++;
+    last = a;
+  }
+  return count;
+}
+
+static void *freeallremote (void *arg) {
+  void **p = arg;
+  for (int i = 0; i < 20000; i++) shoal_freeremote(trimheap, p[i], 64);
+  return NULL;
+}
+
+/* Slabs emptied only by another thread's frees go back at a trim. */
+static void test_trimremote (void) {
+  void **p = malloc(20000 * sizeof(void *));
+  pthread_t th;
+  int before, after;
+  shoal_MemStats st;
+  trimheap = shoal_heapnew();
+  for (int i = 0; i < 20000; i++) {
+    p[i] = shoal_alloc(trimheap, NULL, 0, 64);
+    memset(p[i], 1, 64);
+  }
+  before = residentpages(p, 20000);
+  T_EQI(pthread_create(&th, NULL, freeallremote, p), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  shoal_heaptrim(trimheap);
+  after = residentpages(p, 20000);
+  T_OK(before > 250 && after < before / 2);
+  if (after >= before / 2) printf("# resident pages %d before, %d after\n", before, after);
+  shoal_heapstats(trimheap, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(trimheap);
+  free(p);
+}
+
+
 int main (void) {
   test_random();
   test_remote();
@@ -1019,5 +1066,6 @@ int main (void) {
   test_newstatelimit();
   test_wrapped();
   test_stats();
+  test_trimremote();
   return t_done();
 }
