@@ -130,7 +130,7 @@ end
 T.section "out of memory"
 if require("shoal").memory() then
   -- a cached file's closure is made as lua_load makes one: out of memory,
-  -- loadfile returns nil and the message (it raised before)
+  -- loadfile returns nil and the message (it always raised before)
   local shoal = require "shoal"
   local m = dir .. "/m.lua"
   write(m, "local t = {} for i = 1, 10 do t[i] = i end return t")
@@ -145,8 +145,10 @@ if require("shoal").memory() then
     elseif f then loaded = loaded + 1
     else failed = failed + 1; msgs[e] = true end
   end
-  T.eq(raised, 0, "no headroom makes loadfile raise")
-  T.ok(failed > 0 and loaded > 0, "both sides of the edge were tried")
+  -- (calling loadfile at all may raise, on stock too: its call frame or
+  -- stack may not fit; a hit no longer raises once it runs)
+  T.ok(failed > 0, "some headroom makes loadfile return nil")
+  T.ok(loaded > 0, "and some is enough to load")
   local others = 0
   for e in pairs(msgs) do if e ~= "not enough memory" then others = others + 1 end end
   T.eq(others, 0, "stock's message, and no other")
