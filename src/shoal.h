@@ -77,7 +77,8 @@ typedef struct ShoalHeap ShoalHeap;
 typedef struct shoal_MemStats {
   size_t inuse;  /* bytes the VM holds */
   size_t mapped;  /* bytes taken from the system */
-  size_t peak;  /* highest 'inuse' */
+  size_t peak;  /* highest 'inuse' (exact while no other thread frees the
+                   heap's blocks, and never above the real one) */
   size_t limit;  /* 0: none */
 } shoal_MemStats;
 

@@ -154,12 +154,13 @@ struct ShoalHeap {
   Mapping cache[NCACHED];  /* freed large mappings kept a while */
   int ncached;
   atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
-  /* 'inuse' and 'peak' are written by the owner only (plain stores;
+  /* 'inuse' and 'hi' are written by the owner only (plain stores;
      atomic so that other threads may read them) */
   atomic_size_t inuse;  /* bytes Lua holds, but for remote frees */
   atomic_size_t remotebytes;  /* bytes freed or shrunk away by other threads */
   atomic_size_t hi;  /* highest 'inuse' */
-  atomic_size_t peak;  /* of inuse - remotebytes, as last seen (see 'count') */
+  atomic_size_t peak;  /* of inuse - remotebytes (see 'heappeak'; any
+                          thread raises it) */
   ptrdiff_t unflushed;  /* change of 'inuse' not yet in the process's count */
   atomic_size_t mapped;  /* bytes taken from the system */
   size_t limit;  /* 0: none */
@@ -205,9 +206,9 @@ static void raisemax (atomic_size_t *p, size_t n) {
 
 /*
 ** The heap's peak: the highest of what was held when last seen and of
-** 'hi' less what other threads have freed so far. That is never more than
-** the real peak (those frees came after 'hi', or they would not count in
-** 'inuse'), and it is the real peak while no other thread frees.
+** 'hi' less what other threads have freed so far. 'remotebytes' only
+** grows, so that is at most what was held when 'inuse' was at 'hi': never
+** more than the real peak, and the real peak while no other thread frees.
 */
 static size_t heappeak (ShoalHeap *h) {
   size_t rb = atomic_load_explicit(&h->remotebytes, relaxed);
@@ -598,6 +599,30 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 #define PAGE		((size_t)4096)
 #define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
 #define MAXBLOCK	(SIZE_MAX / 2)  /* larger sizes would wrap in pageround */
+
+#if defined(__SANITIZE_THREAD__)
+/*
+** ThreadSanitizer does not see mremap (it sees mmap and munmap): pages it
+** moved would keep the history of whatever lay there before, and report
+** races that are none. Under TSan a block moves by mmap, copy and munmap.
+*/
+static void *remap (void *b, size_t osize, size_t size, int flags) {
+  void *p;
+  if (size < osize) {  /* in place */
+    munmap((char *)b + size, osize - size);
+    return b;
+  }
+  if (!(flags & MREMAP_MAYMOVE)) return MAP_FAILED;
+  p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+           -1, 0);
+  if (p == MAP_FAILED) return p;
+  memcpy(p, b, osize);
+  munmap(b, osize);
+  return p;
+}
+#else
+#define remap(b,osize,size,flags)	mremap(b, osize, size, flags)
+#endif
 #define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
 
 static size_t slotof (const AddrMap *m, const char *b) {
@@ -834,7 +859,7 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     return m.base;
   }
   if (size == osize) p = b;
-  else if ((p = mremap(b, osize, size, flags)) == MAP_FAILED) {
+  else if ((p = remap(b, osize, size, flags)) == MAP_FAILED) {
     p = NULL;
     size = osize;
   }
@@ -1167,10 +1192,11 @@ static lua_State *newstate (lua_Alloc fallback, size_t limit) {
   if ((h = shoal_heapnew()) == NULL) return NULL;
   h->limit = limit;
   if ((L = lua_newstate(shoal_alloc, h)) == NULL) {
-    shoal_heapfree(h);  /* the failed state freed its blocks itself */
+    shoal_heapfree(h);  /* empty: the failed state freed its blocks */
     return NULL;
   }
-  G(L)->ownheap = h;  /* only now: a failed state freed its blocks itself */
+  G(L)->ownheap = h;  /* only now: a state failing half made must free its
+                         blocks one by one, and not its heap */
   return L;
 }
 
@@ -1223,11 +1249,6 @@ LUA_API void shoal_setlimit (lua_State *L, size_t limit) {
 /* }====================================================== */
 
 
-/*
-** require("shoal").memory([scope]): the VM's heap ("vm", the default) or
-** the process's ("process"): {inuse, mapped, peak, limit} in bytes; nil
-** for a VM not on a Shoal heap (SHOAL_ALLOC=system).
-*/
 /* a size as a Lua integer (a limit set from C may be beyond them) */
 static void pushsize (lua_State *L, size_t n) {
   lua_pushinteger(L, n > (size_t)LUA_MAXINTEGER ? LUA_MAXINTEGER
@@ -1235,6 +1256,11 @@ static void pushsize (lua_State *L, size_t n) {
 }
 
 
+/*
+** require("shoal").memory([scope]): the VM's heap ("vm", the default) or
+** the process's ("process"): {inuse, mapped, peak, limit} in bytes; nil
+** for a VM not on a Shoal heap (SHOAL_ALLOC=system).
+*/
 static int shoal_memory (lua_State *L) {
   static const char *const scopes[] = {"vm", "process", NULL};
   shoal_MemStats st;

@@ -1047,6 +1047,63 @@ static void test_trimremote (void) {
 }
 
 
+/*
+** Two VMs on two threads running into their limits (their tables' parts
+** moving by mremap), while a third thread reads every statistic: each
+** VM catches its errors, no read sees a heap over its limit or a process
+** count gone wild. Under TSan this caught false races: mremap is not seen
+** by TSan, so lalloc.c moves pages by mmap and munmap there.
+*/
+static lua_State *limitvm[2];
+static int limitooms[2];
+static atomic_int limitdone, limitbad;
+
+static void *limitworker (void *arg) {
+  int i = (int)(intptr_t)arg;
+  lua_State *L = limitvm[i];
+  if (luaL_dostring(L, "local n = 0 for r = 1, 20 do "
+        "local ok, e = pcall(function () local t = {} "
+        "for i = 1, 1e6 do t[i] = ('x'):rep(i % 64) end end) "
+        "if not ok and e == 'not enough memory' then n = n + 1 end "
+        "collectgarbage() end return n") == LUA_OK)
+    limitooms[i] = (int)lua_tointeger(L, -1);
+  return NULL;
+}
+
+static void *limitreader (void *arg) {
+  (void)arg;
+  while (!atomic_load(&limitdone)) {
+    shoal_MemStats st;
+    for (int i = 0; i < 2; i++) {
+      shoal_heapstats(shoal_heap(limitvm[i]), &st);
+      if (st.inuse > st.limit || st.peak > st.limit) atomic_store(&limitbad, 1);
+    }
+    shoal_heapstats(NULL, &st);
+    if (st.inuse > ((size_t)1 << 40)) atomic_store(&limitbad, 1);
+  }
+  return NULL;
+}
+
+static void test_limitthreads (void) {
+  pthread_t t[3];
+  for (int i = 0; i < 2; i++) {
+    limitvm[i] = shoal_newstate(0);
+    luaL_openlibs(limitvm[i]);
+    shoal_setlimit(limitvm[i], 400000);
+  }
+  T_EQI(pthread_create(&t[2], NULL, limitreader, NULL), 0);
+  for (int i = 0; i < 2; i++)
+    T_EQI(pthread_create(&t[i], NULL, limitworker, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < 2; i++) T_EQI(pthread_join(t[i], NULL), 0);
+  atomic_store(&limitdone, 1);
+  T_EQI(pthread_join(t[2], NULL), 0);
+  T_EQI(limitooms[0], 20);
+  T_EQI(limitooms[1], 20);
+  T_EQI(atomic_load(&limitbad), 0);
+  for (int i = 0; i < 2; i++) lua_close(limitvm[i]);
+}
+
+
 int main (void) {
   test_random();
   test_remote();
@@ -1067,5 +1124,6 @@ int main (void) {
   test_wrapped();
   test_stats();
   test_trimremote();
+  test_limitthreads();
   return t_done();
 }
