@@ -989,8 +989,11 @@ static void test_stats (void) {
     T_EQI(after.inuse, 0);
     shoal_heapfree(g);
   }
-  /* sizes no mapping can hold fail cleanly, limit or not */
+  /* sizes no mapping can hold fail cleanly, limit or not (they wrapped to
+     0 pages, which a cached mapping's head then served) */
   h[0] = shoal_heapnew();
+  b[0] = shoal_alloc(h[0], NULL, 0, 100000);
+  shoal_alloc(h[0], b[0], 100000, 0);  /* its mapping is cached */
   T_OK(shoal_alloc(h[0], NULL, 0, SIZE_MAX) == NULL);
   T_OK(shoal_alloc(h[0], NULL, 0, SIZE_MAX - 100) == NULL);
   shoal_heaplimit(h[0], 1 << 20);
