@@ -51,6 +51,7 @@ typedef struct ShoalVM {
   int sizeheld;  /* power of 2, or 0 */
   int nheld;
   unsigned int cycle;  /* number of full marks started so far */
+  struct Version *pushing;  /* held whatever the marks (see shoalP_push) */
   int cachemode;  /* SHOAL_CACHE_ON, _EXIST or _OFF */
   struct Pin *pins;  /* functions shared by this VM (lua_sharefunction) */
   struct Frozen *frozen;  /* frozen graphs (lfrozen.c) */

@@ -361,7 +361,8 @@ void shoalP_endmark (global_State *g) {
   int oldsize, keep = 0;
   if (vm == NULL || g->gckind != KGC_INC) return;
   for (int i = 0; i < vm->sizeheld; i++)
-    keep += (vm->held[i].v != NULL && vm->held[i].mark == vm->cycle);
+    keep += (vm->held[i].v != NULL && (vm->held[i].mark == vm->cycle ||
+                                       vm->held[i].v == vm->pushing));
   if (keep == vm->nheld) return;  /* all in use */
   old = vm->held;
   oldsize = vm->sizeheld;
@@ -375,7 +376,7 @@ void shoalP_endmark (global_State *g) {
   for (int i = 0; i < oldsize; i++) {
     Held *h = &old[i];
     if (h->v == NULL) continue;
-    if (h->mark == vm->cycle) putheld(vm, h);
+    if (h->mark == vm->cycle || h->v == vm->pushing) putheld(vm, h);
     else shoalP_unref(h->v);  /* no closure over it in this VM */
   }
   free(old);
@@ -562,21 +563,24 @@ void shoalP_push (lua_State *L, Version *v, int env) {
   ShoalVM *vm;
   LClosure *cl;
   Held *h;
+  int conflict;
   if ((vm = getvm(L)) == NULL || (h = hold(L, vm, v)) == NULL) {
     shoalP_unref(v);
     luaD_throw(L, LUA_ERRMEM);
   }
   /* from here on L holds 'v' until a full mark finds no closure over it,
-     so errors may be raised */
+     so errors may be raised. An allocation may run a full collection (an
+     emergency) before the closure refers to 'v', so 'v' stays held
+     whatever the marks until this returns (if it raises, until the next
+     push); 'h' may move at any allocation. */
+  vm->pushing = v;
+  conflict = h->conflict;
   luaD_checkstack(L, 1);
-  if (h->conflict) {
+  if (conflict) {
     cl = pushnewclosure(L, v->root->sizeupvalues);
     cl->p = luaF_newproto(L);
     luaC_objbarrier(L, cl, cl->p);
     localize(L, cl->p, v->root);
-    pthread_mutex_lock(&live);
-    privatecopies++;  /* counted once made: 'localize' may raise */
-    pthread_mutex_unlock(&live);
   }
   else {
     cl = pushnewclosure(L, v->root->sizeupvalues);
@@ -584,6 +588,13 @@ void shoalP_push (lua_State *L, Version *v, int env) {
   }
   luaF_initupvals(L, cl);
   setglobals(L, cl, env);
+  if (conflict) {  /* counted once the closure is made: all above may raise */
+    pthread_mutex_lock(&live);
+    privatecopies++;
+    pthread_mutex_unlock(&live);
+  }
+  vm->pushing = NULL;  /* the closure marks 'v' now (a private copy needs
+                          it no more) */
 }
 
 

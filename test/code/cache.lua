@@ -154,6 +154,23 @@ if require("shoal").memory() then
   T.eq(others, 0, "stock's message, and no other")
   local f = assert(loadfile(m), "loads again once there is room")
   T.eq(#f(), 10, "and runs")
+  -- a VM whose own string clashes with a constant gets a private copy:
+  -- counted only when made
+  local p = dir .. "/p.lua"
+  local mine = "pclash" .. tostring(4242)
+  write(p, 'local t = {} for i = 1, 20 do t[i] = "pclash4242" .. i end return t')
+  assert(loadfile(p))
+  local before, made = stats().private_copies, 0
+  for head = 0, 2000, 16 do
+    collectgarbage(); collectgarbage()
+    shoal.setlimit(shoal.memory().inuse + head)
+    local ok, g = pcall(loadfile, p)
+    shoal.setlimit(0)
+    if ok and g then made = made + 1 end
+  end
+  T.ok(made > 0 and made < 126, "some loads failed, some made copies")
+  T.eq(stats().private_copies - before, made, "private copies counted once made")
+  T.eq(#mine, 10, "(the clashing string)")
 end
 
 os.execute("rm -rf " .. dir)
