@@ -171,6 +171,34 @@ if require("shoal").memory() then
   T.ok(made > 0 and made < 126, "some loads failed, some made copies")
   T.eq(stats().private_copies - before, made, "private copies counted once made")
   T.eq(#mine, 10, "(the clashing string)")
+  -- a version first loaded into a VM at its limit: an emergency collection
+  -- in the middle of making the closure must not drop the VM's hold on it
+  -- (it did: the hold went, and the version with it once retired)
+  local q = dir .. "/q.lua"
+  write(q, "return 42")
+  local kept, lost, wrong, tried = 0, 0, 0, 0
+  local g
+  for head = 0, 400, 8 do
+    cache.reload(q)  -- the next load parses a new version
+    g = nil
+    collectgarbage(); collectgarbage()
+    local base = stats().retired
+    local junk = {} for i = 1, 100 do junk[i] = {} end
+    junk = nil  -- garbage for the emergency collection to find
+    shoal.setlimit(shoal.memory().inuse + head)
+    local ok, h = pcall(loadfile, q)
+    shoal.setlimit(0)
+    if ok and h then
+      tried = tried + 1
+      g = h
+      cache.reload(q)  -- retired: only this VM's hold keeps it now
+      if stats().retired == base + 1 then kept = kept + 1 else lost = lost + 1 end
+      if g() ~= 42 then wrong = wrong + 1 end
+    end
+  end
+  T.ok(tried > 0, "loaded at some headroom")
+  T.eq(lost, 0, "the VM's hold survives an emergency collection")
+  T.eq(wrong, 0, "and the closure runs")
 end
 
 os.execute("rm -rf " .. dir)
