@@ -214,27 +214,91 @@ static int vmmode (lua_State *L) {
 }
 
 
+typedef struct Reader {  /* a file as lua_load reads it */
+  FILE *f;
+  int n;  /* bytes in 'buff' to give before the rest of the file */
+  char buff[BUFSIZ];
+} Reader;
+
+
+static const char *readfile (lua_State *P, void *ud, size_t *size) {
+  Reader *r = ud;
+  (void)P;
+  if (r->n > 0) {
+    *size = (size_t)r->n;
+    r->n = 0;
+  }
+  else {
+    if (feof(r->f)) return NULL;
+    *size = fread(r->buff, 1, sizeof(r->buff), r->f);
+  }
+  return r->buff;
+}
+
+
 /*
-** Parse 'filename' in a fresh state and share the result in '*v'. On
-** error, '*msg' is stock Lua's message (malloc'ed). Nothing here touches
-** L: the caller must publish its entry before anything can throw in L.
-** Status -1: parsed but no memory to share it (or no state to parse in).
+** What luaL_loadfilex skips at a file's start: a UTF-8 BOM (a broken one
+** loses the bytes read, as there), and a first line starting with '#',
+** but for its newline, so that line numbers stay right (not in a binary
+** chunk, where it would be a byte of the chunk).
 */
-static int parse (const char *filename, const char *mode, shoal_Loader load,
+static void startfile (Reader *r) {
+  int c = getc(r->f);
+  r->n = 0;
+  if (c == 0xEF && getc(r->f) == 0xBB && getc(r->f) == 0xBF) c = getc(r->f);
+  if (c == '#') {
+    do c = getc(r->f); while (c != EOF && c != '\n');
+    c = getc(r->f);
+    r->buff[r->n++] = '\n';
+  }
+  if (c == LUA_SIGNATURE[0]) r->n = 0;
+  if (c != EOF) r->buff[r->n++] = (char)c;
+}
+
+
+/*
+** Parse the file 'path' (what 'filename' resolved to, stat'ed as 'id') in
+** a fresh state, under stock Lua's chunk name for 'filename', and share
+** the result in '*v'. The parse reads the file stat'ed: opening
+** 'filename' again could open another (a symlink switched meanwhile, as
+** deploys do). On error, '*msg' is stock Lua's message (malloc'ed).
+** Nothing here touches L: the caller must publish its entry before
+** anything can throw in L. Status -1: let stock Lua load it, uncached (no
+** memory, or the file is not the one stat'ed, or could not be read).
+*/
+static int parse (const char *filename, const char *path,
+                  const struct stat *id, const char *mode,
                   Version **v, char **msg) {
-  lua_State *P = luaL_newstate();
+  lua_State *P;
+  Reader r;
+  struct stat st;
+  char *chunkname;
   int status;
   *v = NULL;
   *msg = NULL;
-  if (P == NULL) return -1;
-  status = load(P, filename, mode);
-  if (status == LUA_OK) {
-    const LClosure *cl = clLvalue(s2v(P->top.p - 1));
-    *v = shoalP_newversion(P, cl->p);
-    if (*v == NULL) status = -1;
+  if ((r.f = fopen(path, "r")) == NULL) return -1;
+  if (fstat(fileno(r.f), &st) != 0 || !sameid(id, &st) ||
+      (chunkname = malloc(strlen(filename) + 2)) == NULL) {
+    fclose(r.f);
+    return -1;
   }
-  else if ((*msg = strdup(lua_tostring(P, -1))) == NULL) status = -1;
-  lua_close(P);
+  chunkname[0] = '@';
+  strcpy(chunkname + 1, filename);
+  if ((P = luaL_newstate()) == NULL) status = -1;
+  else {
+    startfile(&r);
+    status = lua_load(P, readfile, &r, chunkname, mode);
+    if (ferror(r.f)) status = -1;  /* stock Lua says it could not read */
+    else if (status == LUA_OK) {
+      const LClosure *cl = clLvalue(s2v(P->top.p - 1));
+      *v = shoalP_newversion(P, cl->p);
+      if (*v == NULL) status = -1;
+    }
+    else if ((*msg = strdup(lua_tostring(P, -1))) == NULL) status = -1;
+    lua_close(P);
+  }
+  free(chunkname);
+  fclose(r.f);
   return status;
 }
 
@@ -250,7 +314,15 @@ static void f_push (lua_State *L, void *v) {
 ** status with its message pushed, which loadfile returns, not a throw.
 */
 static int pushversion (lua_State *L, Version *v) {
-  return luaD_pcall(L, f_push, v, savestack(L, L->top.p), L->errfunc);
+  int status = luaD_pcall(L, f_push, v, savestack(L, L->top.p), L->errfunc);
+  if (G(L)->shoal != NULL)
+    G(L)->shoal->pushing = NULL;  /* a push cut short holds 'v' no more */
+  return status;
+}
+
+
+static void f_pushmsg (lua_State *L, void *msg) {
+  lua_pushstring(L, msg);
 }
 
 
@@ -310,7 +382,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   e->binary = isbinary(path);
   e->racy = isracy(&st);
   if (e->racy) e->sum = checksum(path);  /* before the parse reads it */
-  status = parse(filename, mode, load, &v, &msg);
+  status = parse(filename, path, &st, mode, &v, &msg);
   pthread_mutex_lock(&lock);
   if (v != NULL) {
     e->v = v;
@@ -329,9 +401,11 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   if (status == -1)  /* could not parse or share apart: load as stock */
     return load(L, filename, mode);
   if (v != NULL) status = pushversion(L, v);
-  else {
-    lua_pushstring(L, msg);  /* (a memory error here loses 'msg') */
+  else {  /* the message, or a memory error if it does not fit */
+    int st = luaD_pcall(L, f_pushmsg, msg, savestack(L, L->top.p),
+                        L->errfunc);
     free(msg);
+    if (st != LUA_OK) status = st;
   }
   return status;
 }

@@ -395,6 +395,8 @@ void shoalP_endmark (global_State *g) {
 typedef struct Pin {
   const void *fp;  /* the shared function, as lua_topointer gives it */
   Version *v;  /* one reference */
+  Proto *p;  /* its prototype in 'v' (a nested one, for a function made by
+                shared code) */
   struct Pin *next;  /* in the owner VM's list */
   struct Pin *hnext;  /* in the process-wide table */
 } Pin;
@@ -449,7 +451,9 @@ void shoalP_closestate (lua_State *L) {
 /*
 ** Would the constants of 'v' break string identity in L? They would if L
 ** interned one of them itself before it was shared: L's tables key on its
-** own copy. Dead copies count too, as lookups may resurrect them.
+** own copy, in its string table or among its frozen strings (which left
+** the table when frozen). Dead copies count too, as lookups may resurrect
+** them.
 */
 static int conflicts (lua_State *L, Version *v) {
   stringtable *tb = &G(L)->strt;
@@ -461,6 +465,8 @@ static int conflicts (lua_State *L, Version *v) {
           memcmp(getstr(ts), getstr(s), s->shrlen) == 0)
         return 1;
     }
+    if (shoalF_findstr(G(L), getstr(s), s->shrlen, s->hash) != NULL)
+      return 1;
   }
   return 0;
 }
@@ -554,12 +560,12 @@ static LClosure *pushnewclosure (lua_State *L, int nupvals) {
 
 
 /*
-** Push a closure over 'v' onto L, with fresh upvalues and L's globals as
-** upvalue 'env' (0 for a main chunk, as lua_load), taking over the
-** caller's reference to 'v'. Where L's strings conflict with the
+** Push a closure over 'p' (the root of 'v' or a prototype nested in it)
+** onto L, with fresh upvalues and L's globals as upvalue 'env' (0 for a
+** main chunk, as lua_load), taking over the caller's reference to 'v'. Where L's strings conflict with the
 ** constants, the closure gets a private copy of the tree instead.
 */
-void shoalP_push (lua_State *L, Version *v, int env) {
+static void pushproto (lua_State *L, Version *v, Proto *p, int env) {
   ShoalVM *vm;
   LClosure *cl;
   Held *h;
@@ -577,14 +583,14 @@ void shoalP_push (lua_State *L, Version *v, int env) {
   conflict = h->conflict;
   luaD_checkstack(L, 1);
   if (conflict) {
-    cl = pushnewclosure(L, v->root->sizeupvalues);
+    cl = pushnewclosure(L, p->sizeupvalues);
     cl->p = luaF_newproto(L);
     luaC_objbarrier(L, cl, cl->p);
-    localize(L, cl->p, v->root);
+    localize(L, cl->p, p);
   }
   else {
-    cl = pushnewclosure(L, v->root->sizeupvalues);
-    cl->p = v->root;  /* shared: no barrier, never white */
+    cl = pushnewclosure(L, p->sizeupvalues);
+    cl->p = p;  /* shared: no barrier, never white */
   }
   luaF_initupvals(L, cl);
   setglobals(L, cl, env);
@@ -595,6 +601,11 @@ void shoalP_push (lua_State *L, Version *v, int env) {
   }
   vm->pushing = NULL;  /* the closure marks 'v' now (a private copy needs
                           it no more) */
+}
+
+
+void shoalP_push (lua_State *L, Version *v, int env) {
+  pushproto(L, v, v->root, env);
 }
 
 
@@ -631,17 +642,16 @@ LUA_API void lua_sharefunction (lua_State *L, int idx) {
   if (isshared(cl->p)) {
     v = sproto(cl->p)->v;
     shoalP_ref(v);
+    pin->p = cl->p;
   }
-  else {
+  else {  /* a copy, its reference the pin's; L keeps running its own
+             prototype (a frame of it may be running or suspended) */
     v = shoalP_newversion(L, cl->p);
     if (v == NULL) {
       free(pin);
       luaD_throw(L, LUA_ERRMEM);
     }
-    shoalP_ref(v);
-    Held *h = hold(L, vm, v);
-    if (h == NULL) shoalP_unref(v);
-    else if (!h->conflict) cl->p = v->root;  /* L runs the shared copy too */
+    pin->p = v->root;
   }
   pin->fp = cl;
   pin->v = v;
@@ -667,10 +677,12 @@ static int envindex (const Proto *p) {
 LUA_API void lua_clonefunction (lua_State *L, const void *fp) {
   Pin *pin;
   Version *v = NULL;
+  Proto *p = NULL;
   pthread_mutex_lock(&pinlock);
   pin = findpin(fp);
   if (pin != NULL) {
     v = pin->v;
+    p = pin->p;
     shoalP_ref(v);
   }
   pthread_mutex_unlock(&pinlock);
@@ -679,7 +691,7 @@ LUA_API void lua_clonefunction (lua_State *L, const void *fp) {
                        "(see lua_sharefunction)", fp);
     lua_error(L);
   }
-  shoalP_push(L, v, envindex(v->root));
+  pushproto(L, v, p, envindex(p));
 }
 
 /* }====================================================== */

@@ -199,6 +199,45 @@ if require("shoal").memory() then
   T.ok(tried > 0, "loaded at some headroom")
   T.eq(lost, 0, "the VM's hold survives an emergency collection")
   T.eq(wrong, 0, "and the closure runs")
+  -- a push cut short by the limit leaves no hold behind: the version,
+  -- once retired, goes at the next collection (not at the next push)
+  g = nil
+  local failedpush
+  for head = 0, 400, 8 do
+    cache.reload(q)
+    collectgarbage(); collectgarbage()
+    local base = stats().retired
+    collectgarbage()  -- no garbage for an emergency collection to free
+    pcall(pcall, type, 1)  -- call frames made before the limit
+    shoal.setlimit(shoal.memory().inuse + head)
+    local ok, h, e = pcall(loadfile, q)
+    shoal.setlimit(0)
+    if ok and h == nil then
+      cache.reload(q)
+      collectgarbage(); collectgarbage()
+      failedpush = stats().retired - base
+      break
+    end
+  end
+  -- (under HARDMEMTESTS every check collects, dropping the call frames
+  -- made beforehand: the call fails before any push can, and this finds
+  -- no failed push to look at)
+  if failedpush or not os.getenv("SHOAL_TEST_HARDMEM") then
+    T.eq(failedpush, 0, "a failed push holds nothing")
+  end
+  -- a file with a syntax error under every headroom: the message or out
+  -- of memory, nothing lost (under ASan, LeakSanitizer checks the copies)
+  local bad = dir .. "/bad.lua"
+  write(bad, "local x = = 1 -- " .. ("padding"):rep(5))
+  local msgs = 0
+  for head = 0, 400, 4 do
+    collectgarbage(); collectgarbage()
+    shoal.setlimit(shoal.memory().inuse + head)
+    local ok, h, e = pcall(loadfile, bad)
+    shoal.setlimit(0)
+    if ok and h == nil and e:find("unexpected symbol", 1, true) then msgs = msgs + 1 end
+  end
+  T.ok(msgs > 0, "the syntax error once there is room")
 end
 
 os.execute("rm -rf " .. dir)

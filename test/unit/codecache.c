@@ -7,6 +7,8 @@
 */
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,7 @@ static lua_Integer run (lua_State *L, const char *code) {
 }
 
 
-static lua_Integer stat (lua_State *L, const char *field) {
+static lua_Integer cachestat (lua_State *L, const char *field) {
   char code[128];
   snprintf(code, sizeof code, "return require('shoal.cache').stats().%s", field);
   return run(L, code);
@@ -113,10 +115,10 @@ static void test_threads (void) {
   }
   pthread_barrier_destroy(&start);
   L = newvm();
-  T_EQI(stat(L, "misses"), 1 + NTHREADS);  /* exactly one parse per file */
-  T_EQI(stat(L, "hits"), 2 * NTHREADS * NVMS - (1 + NTHREADS));
-  T_EQI(stat(L, "entries"), 1 + NTHREADS);
-  T_EQI(stat(L, "retired"), 0);
+  T_EQI(cachestat(L, "misses"), 1 + NTHREADS);  /* exactly one parse per file */
+  T_EQI(cachestat(L, "hits"), 2 * NTHREADS * NVMS - (1 + NTHREADS));
+  T_EQI(cachestat(L, "entries"), 1 + NTHREADS);
+  T_EQI(cachestat(L, "retired"), 0);
   lua_close(L);
 }
 
@@ -133,12 +135,12 @@ static void test_reload (void) {
   t_writefile(path, "return function () return 2 + 0 end");  /* new size */
   snprintf(code, sizeof code, "f2 = dofile('%s') return f2()", path);
   T_EQI(run(L, code), 2);
-  T_EQI(stat(L, "retired"), 1);  /* version 1: still used by f1 */
+  T_EQI(cachestat(L, "retired"), 1);  /* version 1: still used by f1 */
   T_EQI(run(L, "f1 = nil return 0"), 0);
   lua_gc(L, LUA_GCCOLLECT);  /* from C: no stale register keeps f1 alive */
-  T_EQI(stat(L, "retired"), 1);  /* and by L2 */
+  T_EQI(cachestat(L, "retired"), 1);  /* and by L2 */
   lua_close(L2);  /* closing a VM releases what it holds */
-  T_EQI(stat(L, "retired"), 0);
+  T_EQI(cachestat(L, "retired"), 0);
   T_EQI(run(L, "return f2()"), 2);
   /* reload(path) drops the entry: the next load parses again */
   snprintf(code, sizeof code,
@@ -151,10 +153,10 @@ static void test_reload (void) {
     "collectgarbage('generational') collectgarbage('stop') f2 = nil "
     "require('shoal.cache').reload('%s') return 0", path);
   T_EQI(run(L, code), 0);
-  T_EQI(stat(L, "retired"), 1);
+  T_EQI(cachestat(L, "retired"), 1);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCCOLLECT);  /* a major collection */
-  T_EQI(stat(L, "retired"), 0);
+  T_EQI(cachestat(L, "retired"), 0);
   lua_close(L);
 }
 
@@ -242,9 +244,146 @@ static void test_conflict (void) {
   T_EQI(run(first, "T.zq_unique_key_17 = 6 return 0"), 0);
   T_EQI(run(first, code), 6);
   T_EQI(run(early, code), 5);  /* its own key still matches */
-  T_EQI(stat(early, "private_copies"), 1);
+  T_EQI(cachestat(early, "private_copies"), 1);
   lua_close(early);
   lua_close(first);
+}
+
+
+/*
+** Sharing a function suspended in a coroutine, then collecting: the
+** function keeps running its own prototype (sharing swapped it for the
+** shared copy: resuming ran freed code, a crash or an ASan report).
+*/
+static void test_share_running (void) {
+  lua_State *L = newvm(), *co;
+  int nres;
+  T_EQI(luaL_loadstring(L, "local t = {} for i = 1, 3 do t[i] = i "
+                           "coroutine.yield(i) end return #t * 10"), LUA_OK);
+  co = lua_newthread(L);
+  lua_pushvalue(L, -2);
+  lua_xmove(L, co, 1);
+  T_EQI(lua_resume(co, L, 0, &nres), LUA_YIELD);  /* inside the chunk */
+  lua_pop(co, nres);
+  lua_sharefunction(L, -2);
+  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT);
+  T_EQI(lua_resume(co, L, 0, &nres), LUA_YIELD);
+  T_EQI(lua_tointeger(co, -1), 2);
+  lua_pop(co, nres);
+  T_EQI(lua_resume(co, L, 0, &nres), LUA_YIELD);
+  lua_pop(co, nres);
+  T_EQI(lua_resume(co, L, 0, &nres), LUA_OK);
+  T_EQI(lua_tointeger(co, -1), 30);
+  lua_close(L);
+}
+
+
+/*
+** A function made by a cached file (a prototype nested in the file's
+** shared tree), shared and cloned: the clone is that function, not the
+** file's main chunk (which it was).
+*/
+static void test_share_nested (void) {
+  char path[256], code[512];
+  lua_State *A = newvm(), *B = newvm();
+  snprintf(path, sizeof path, "%s/nested.lua", dir);
+  t_writefile(path, "ran = (ran or 0) + 1 return function (x) return x * 2 end");
+  snprintf(code, sizeof code, "return dofile('%s')", path);
+  T_EQI(luaL_dostring(A, code), LUA_OK);  /* cached; the nested function */
+  lua_sharefunction(A, -1);
+  lua_clonefunction(B, lua_topointer(A, -1));
+  lua_setglobal(B, "g");
+  T_EQI(run(B, "return g(21)"), 42);
+  T_EQI(run(B, "return ran or 0"), 0);  /* the main chunk did not run in B */
+  lua_close(B);
+  lua_close(A);
+}
+
+
+/*
+** A string frozen at run time (it leaves the string table) before shared
+** code has it as a constant: the VM gets a private copy, and lookups
+** with the constant find the frozen key.
+*/
+static void test_conflict_frozen (void) {
+  char path[256], code[512];
+  lua_State *L = newvm();
+  lua_Integer before = cachestat(L, "private_copies");
+  snprintf(path, sizeof path, "%s/frozenkey.lua", dir);
+  t_writefile(path, "local t = ... return t.zq_frozen_key_23");
+  T_EQI(run(L, "T = nogc('open', {[('zq_frozen_key_'):rep(1) .. 23] = 7}) return 0"), 0);
+  snprintf(code, sizeof code, "return loadfile('%s')(T)", path);
+  T_EQI(run(L, code), 7);
+  T_EQI(cachestat(L, "private_copies"), before + 1);
+  lua_close(L);
+}
+
+
+/*
+** A deploy's symlink switched while a file loads: what the cache keeps
+** under a path is that path's code. A thread points 'cur' at B and back
+** at A without pause; each round clears the cache, loads 'cur/x.lua'
+** during the switching, then, with 'cur' -> A for good, loads it again:
+** it must be A's code (the parse used to open the name again, and cache
+** B's code under A's path in most runs of 300 rounds).
+*/
+static char curlink[300], curtmp[300];
+static atomic_int switching, switchidle;
+
+static void pointcur (const char *to) {
+  unlink(curtmp);
+  if (symlink(to, curtmp) == 0) rename(curtmp, curlink);
+}
+
+static void *switcher (void *arg) {
+  (void)arg;
+  while (atomic_load(&switching) >= 0) {
+    if (atomic_load(&switching) == 0) {
+      atomic_store(&switchidle, 1);
+      usleep(100);
+      continue;
+    }
+    atomic_store(&switchidle, 0);
+    pointcur("B");
+    pointcur("A");
+  }
+  return NULL;
+}
+
+static void test_symlink_switch (void) {
+  char path[300], code[400];
+  lua_State *L = newvm();
+  pthread_t th;
+  int wrong = 0;
+  snprintf(path, sizeof path, "%s/A", dir);
+  T_EQI(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/A/x.lua", dir);
+  t_writefile(path, "return 'A'");
+  snprintf(path, sizeof path, "%s/B", dir);
+  T_EQI(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/B/x.lua", dir);
+  t_writefile(path, "return 'B'");
+  snprintf(curlink, sizeof curlink, "%s/cur", dir);
+  snprintf(curtmp, sizeof curtmp, "%s/cur.tmp", dir);
+  pointcur("A");
+  snprintf(code, sizeof code, "return dofile('%s/cur/x.lua') == 'A' and 1 or 0", dir);
+  T_EQI(pthread_create(&th, NULL, switcher, NULL), 0);
+  for (int i = 0; i < 1000 && wrong == 0; i++) {
+    T_EQI(run(L, "require('shoal.cache').clear() return 0"), 0);
+    atomic_store(&switching, 1);
+    snprintf(path, sizeof path, "%s/cur/x.lua", dir);
+    if (luaL_loadfile(L, path) == LUA_OK) lua_pop(L, 1);
+    else lua_pop(L, 1);  /* the link may be missing for an instant */
+    atomic_store(&switching, 0);
+    while (!atomic_load(&switchidle)) usleep(50);
+    pointcur("A");
+    if (run(L, code) != 1) wrong++;
+  }
+  atomic_store(&switching, -1);
+  T_EQI(pthread_join(th, NULL), 0);
+  T_EQI(wrong, 0);
+  lua_close(L);
 }
 
 
@@ -257,6 +396,10 @@ int main (void) {
   test_reload();
   test_share_clone();
   test_conflict();
+  test_share_running();
+  test_share_nested();
+  test_conflict_frozen();
+  test_symlink_switch();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) printf("# could not remove %s\n", dir);
