@@ -84,17 +84,24 @@ static int push (Vec *v, GCObject *o, lu_byte mark) {
     GCObject **a = realloc(v->o, n * sizeof(GCObject *));
     if (a == NULL) return 0;
     v->o = a;
-    if (v->mark != NULL || mark != 0) {
+    if (v->mark != NULL) {
       lu_byte *m = realloc(v->mark, n);
       if (m == NULL) return 0;
       v->mark = m;
     }
     v->size = n;
   }
+  if (mark != 0 && v->mark == NULL &&  /* the first mark not 0 */
+      (v->mark = calloc(v->size, 1)) == NULL)  /* those before it: 0 */
+    return 0;
   if (v->mark != NULL) v->mark[v->n] = mark;
   v->o[v->n++] = o;
   return 1;
 }
+
+
+/* The original mark of object 'i' of 'v' (0 unless recorded). */
+#define markof(v,i)	((v)->mark != NULL ? (v)->mark[i] : 0)
 
 
 static void freevec (Vec *v) {
@@ -351,7 +358,7 @@ static int visit (void *ud, GCObject *parent, GCObject *o, Child how) {
 
 static void restore (Freeze *fr) {
   for (size_t i = 0; i < fr->seen.n; i++)
-    fr->seen.o[i]->marked = fr->seen.mark[i];
+    fr->seen.o[i]->marked = markof(&fr->seen, i);
 }
 
 
@@ -519,6 +526,19 @@ static void unlinkgray (global_State *g, GCObject **list) {
 /*
 ** Move every visited object from the collector's lists to graph 'gr'.
 */
+/*
+** A removed entry keeps its key, which the collector marks dead when it
+** traverses the table ('clearkey'). It never traverses a frozen one, and
+** the key, not frozen (see 'children'), may go: mark such keys dead now.
+*/
+static void deadkeys (Table *t) {
+  for (int i = 0; i < (int)sizenode(t); i++) {
+    Node *n = gnode(t, i);
+    if (isempty(gval(n)) && keyiscollectable(n)) setdeadkey(n);
+  }
+}
+
+
 static void commit (lua_State *L, Frozen *fz, Graph *gr, Freeze *fr) {
   global_State *g = G(L);
   GCObject **p = &g->allgc;
@@ -547,6 +567,7 @@ static void commit (lua_State *L, Frozen *fz, Graph *gr, Freeze *fr) {
     n++;
     if (o->tt == LUA_VLCL) fz->cl[fz->ncl++] = gco2lcl(o);
     else if (o->tt == LUA_VSHRSTR) freezestr(L, fz, gco2ts(o));
+    else if (o->tt == LUA_VTABLE) deadkeys(gco2t(o));
   }
   lua_assert(n == fr->seen.n);
   /* the string table lost the frozen strings: shrink it now, not by one
@@ -670,8 +691,13 @@ static void thawobj (lua_State *L, GCObject *o) {
        refer to old ones (all it refers to was frozen, shared or fixed) */
     o->marked = cast_byte(bitmask(BLACKBIT) |
                           (g->gckind == KGC_GEN ? G_OLD : G_NEW));
-    if (o->tt == LUA_VLCL)  /* but its upvalues may be young or white */
-      luaC_barrierback_(L, o);
+    if (o->tt == LUA_VLCL) {  /* but its upvalues may be young or white: */
+      LClosure *cl = gco2lcl(o);  /* mark them (a back barrier would leave
+                                     an old closure untraversed by young
+                                     collections, its young upvalue freed) */
+      for (int i = 0; i < cl->nupvalues; i++)
+        if (cl->upvals[i] != NULL) luaC_objbarrier(L, cl, cl->upvals[i]);
+    }
   }
   else  /* sweeping: white, as a new object */
     o->marked = luaC_white(g);
@@ -749,10 +775,14 @@ LUA_API void lua_thaw (lua_State *L, int idx) {
 
 LUA_API int lua_isfrozen (lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
-    case LUA_TTABLE: case LUA_TSTRING: case LUA_TFUNCTION:
-      /* lua_topointer gives the object itself (a light C function: NULL) */
-      return lua_topointer(L, idx) != NULL &&
-             isfrozen((const GCObject *)lua_topointer(L, idx));
+    case LUA_TFUNCTION:
+      /* a C function is never frozen: a light one is no object at all
+         (lua_topointer gives its code's address), a closure is refused */
+      if (lua_iscfunction(L, idx)) return 0;
+      /* FALLTHROUGH */
+    case LUA_TTABLE: case LUA_TSTRING:
+      /* lua_topointer gives the object itself */
+      return isfrozen((const GCObject *)lua_topointer(L, idx));
     default:
       return 0;
   }
