@@ -129,22 +129,6 @@ static int unchanged (Entry *e, const struct stat *st) {
 }
 
 
-/* As luaL_loadfilex decides: after a BOM and a '#' line, ESC means binary. */
-static int isbinary (const char *path) {
-  FILE *f = fopen(path, "rb");
-  int c;
-  if (f == NULL) return 0;
-  c = getc(f);
-  if (c == 0xEF && getc(f) == 0xBB && getc(f) == 0xBF) c = getc(f);
-  if (c == '#') {
-    while ((c = getc(f)) != EOF && c != '\n') ;
-    c = getc(f);
-  }
-  fclose(f);
-  return c == LUA_SIGNATURE[0];
-}
-
-
 static size_t hashpath (const char *path) {
   size_t h = 14695981039346656037u;
   for (; *path; path++) h = (h ^ (unsigned char)*path) * 1099511628211u;
@@ -240,9 +224,10 @@ static const char *readfile (lua_State *P, void *ud, size_t *size) {
 ** What luaL_loadfilex skips at a file's start: a UTF-8 BOM (a broken one
 ** loses the bytes read, as there), and a first line starting with '#',
 ** but for its newline, so that line numbers stay right (not in a binary
-** chunk, where it would be a byte of the chunk).
+** chunk, where it would be a byte of the chunk). 1 if the chunk is
+** binary (ESC after those), as luaL_loadfilex decides.
 */
-static void startfile (Reader *r) {
+static int startfile (Reader *r) {
   int c = getc(r->f);
   r->n = 0;
   if (c == 0xEF && getc(r->f) == 0xBB && getc(r->f) == 0xBF) c = getc(r->f);
@@ -253,22 +238,23 @@ static void startfile (Reader *r) {
   }
   if (c == LUA_SIGNATURE[0]) r->n = 0;
   if (c != EOF) r->buff[r->n++] = (char)c;
+  return c == LUA_SIGNATURE[0];
 }
 
 
 /*
 ** Parse the file 'path' (what 'filename' resolved to, stat'ed as 'id') in
 ** a fresh state, under stock Lua's chunk name for 'filename', and share
-** the result in '*v'. The parse reads the file stat'ed: opening
-** 'filename' again could open another (a symlink switched meanwhile, as
-** deploys do). On error, '*msg' is stock Lua's message (malloc'ed).
+** the result in '*v' ('*binary': a precompiled chunk). The parse reads
+** the file stat'ed: opening 'filename' again could open another (a
+** symlink switched meanwhile, as deploys do). On error, '*msg' is stock Lua's message (malloc'ed).
 ** Nothing here touches L: the caller must publish its entry before
 ** anything can throw in L. Status -1: let stock Lua load it, uncached (no
 ** memory, or the file is not the one stat'ed, or could not be read).
 */
 static int parse (const char *filename, const char *path,
                   const struct stat *id, const char *mode,
-                  Version **v, char **msg) {
+                  Version **v, int *binary, char **msg) {
   lua_State *P;
   Reader r;
   struct stat st;
@@ -286,7 +272,7 @@ static int parse (const char *filename, const char *path,
   strcpy(chunkname + 1, filename);
   if ((P = luaL_newstate()) == NULL) status = -1;
   else {
-    startfile(&r);
+    *binary = startfile(&r);
     status = lua_load(P, readfile, &r, chunkname, mode);
     if (ferror(r.f)) status = -1;  /* stock Lua says it could not read */
     else if (status == LUA_OK) {
@@ -379,10 +365,9 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   }
   misses++;
   pthread_mutex_unlock(&lock);
-  e->binary = isbinary(path);
   e->racy = isracy(&st);
   if (e->racy) e->sum = checksum(path);  /* before the parse reads it */
-  status = parse(filename, path, &st, mode, &v, &msg);
+  status = parse(filename, path, &st, mode, &v, &e->binary, &msg);
   pthread_mutex_lock(&lock);
   if (v != NULL) {
     e->v = v;
