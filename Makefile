@@ -9,7 +9,7 @@
 
 SAN ?=
 O := build$(if $(SAN),/$(SAN))
-CACHE ?= cache
+CACHE ?= $(or $(SHOAL_CACHE),cache)
 export SHOAL_CACHE := $(abspath $(CACHE))
 
 LUA_V := 5.4.7
@@ -48,7 +48,7 @@ LUA_HEADERS := lua.h luaconf.h lualib.h lauxlib.h lua.hpp
 SHOAL_DIRS := src src/code src/frozen src/alloc
 SHOAL_SRC := $(foreach d,$(SHOAL_DIRS),$(wildcard $(d)/*.c))
 SHOAL_INC := $(foreach d,$(SHOAL_DIRS),-I$(d))
-PATCHES := $(shell cat lua/patches/series 2>/dev/null | sed 's|^|lua/patches/|')
+PATCHES := $(addprefix lua/patches/,$(shell sed -e '/^[[:space:]]*\#/d' lua/patches/series 2>/dev/null))
 
 .PHONY: all stock shoal test bench clean distclean lua-work lua-patches
 all: stock shoal
@@ -60,16 +60,27 @@ $(LPEG_TGZ):
 $(PENLIGHT_TGZ):
 	scripts/fetch.sh penlight >/dev/null
 
+# A tarball named by the user is checked on every make, even with the build
+# up to date: a wrong one stops the build instead of going unnoticed.
+ifneq ($(LUA_TARBALL),)
+.PHONY: lua-tarball
+all test-deps lua-work: lua-tarball
+lua-tarball:
+	scripts/fetch.sh lua >/dev/null
+endif
+
 # Sources: the pristine tree, and the same tree with the patch series applied.
-$(O)/src/stock/.stamp: $(LUA_TGZ)
+# The tarball's content is pinned, so only its absence matters (order-only):
+# fetching it again does not rebuild.
+$(O)/src/stock/.stamp: | $(LUA_TGZ)
 	scripts/fetch.sh lua >/dev/null
 	rm -rf $(@D) && mkdir -p $(@D)
-	tar -xzf $< -C $(@D) --strip-components=1
+	tar -xzf $(LUA_TGZ) -C $(@D) --strip-components=1
 	touch $@
-$(O)/src/shoal/.stamp: $(LUA_TGZ) lua/patches/series $(PATCHES)
+$(O)/src/shoal/.stamp: lua/patches/series $(PATCHES) | $(LUA_TGZ)
 	scripts/fetch.sh lua >/dev/null
 	rm -rf $(@D) && mkdir -p $(@D)
-	tar -xzf $< -C $(@D) --strip-components=1
+	tar -xzf $(LUA_TGZ) -C $(@D) --strip-components=1
 	scripts/apply-patches.sh $(@D)
 	touch $@
 
@@ -110,8 +121,8 @@ $(O)/obj/shoal-own/%.o: src/%.c $(O)/src/shoal/.stamp
 -include $(SHOAL_OBJ:.o=.d)
 
 # Patch workflow: lua/work is a git tree, one commit per patch over 'pristine'.
-lua-work: $(LUA_TGZ)
-	scripts/lua-work.sh unpack $(LUA_TGZ)
+lua-work:
+	scripts/lua-work.sh unpack "$$(scripts/fetch.sh lua)"
 lua-patches:
 	scripts/lua-work.sh export
 

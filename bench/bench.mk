@@ -24,7 +24,7 @@ $(MIMALLOC_DEB):
 	scripts/fetch.sh mimalloc >/dev/null
 # unpack_deb NAME DEB
 define unpack_deb
-$(O)/ext/$1/.stamp: $2
+$(O)/ext/$1/.stamp: | $2
 	scripts/fetch.sh $1 >/dev/null
 	rm -rf $$(@D) && mkdir -p $$(@D)
 	dpkg-deb -x $2 $$(@D)
@@ -34,7 +34,7 @@ $(eval $(call unpack_deb,jemalloc,$(JEMALLOC_DEB)))
 $(eval $(call unpack_deb,mimalloc,$(MIMALLOC_DEB)))
 
 # Penlight, from Debian's source package: the code base the 'vms' benchmark loads
-$(O)/ext/penlight/.stamp: $(PENLIGHT_TGZ)
+$(O)/ext/penlight/.stamp: | $(PENLIGHT_TGZ)
 	scripts/fetch.sh penlight >/dev/null
 	rm -rf $(@D) && mkdir -p $(@D)
 	tar -xzf $(PENLIGHT_TGZ) -C $(@D) --strip-components=1
@@ -51,8 +51,11 @@ BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/cloc
                $(JEMALLOC_DEB) $(MIMALLOC_DEB) $(O)/ext/jemalloc/.stamp $(O)/ext/mimalloc/.stamp
 
 .PHONY: bench
-bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp
+# refused before anything is built: a sanitizer build is not worth timing
 ifneq ($(SAN),)
-	$(error make bench measures the plain build; drop SAN=$(SAN))
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+$(error make bench measures the plain build; drop SAN=$(SAN))
 endif
+endif
+bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp
 	O=$(O) RUNS=$(RUNS) B=$(B) bench/run.sh

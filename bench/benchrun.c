@@ -52,6 +52,15 @@ static void die (const char *fmt, const char *a) {
 }
 
 
+/* v's series NAME, or NULL if v never printed it (a metric the baseline
+   lacks has no ratio: shown as "-", null in the JSON) */
+static Series *findseries (Variant *v, const char *name) {
+  for (int i = 0; i < v->ns; i++)
+    if (strcmp(v->s[i].name, name) == 0 && v->s[i].n > 0) return &v->s[i];
+  return NULL;
+}
+
+
 static Series *series (Variant *v, const char *name, const char *unit) {
   for (int i = 0; i < v->ns; i++)
     if (strcmp(v->s[i].name, name) == 0) return &v->s[i];
@@ -169,10 +178,11 @@ static void write_json (const char *path, const char *name, int runs) {
   for (int i = 1; i < nvars; i++) {
     fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
     for (int j = 0; j < vars[i].ns; j++) {
-      Series *base = series(&vars[0], vars[i].s[j].name, vars[i].s[j].unit);
-      double b = median(base);
-      fprintf(f, "%s\"%s\": %.4f", j ? ", " : "", vars[i].s[j].name,
-              b != 0 ? median(&vars[i].s[j]) / b : 0.0);
+      Series *base = findseries(&vars[0], vars[i].s[j].name);
+      double b = base ? median(base) : 0;
+      fprintf(f, "%s\"%s\": ", j ? ", " : "", vars[i].s[j].name);
+      if (b != 0 && vars[i].s[j].n > 0) fprintf(f, "%.4f", median(&vars[i].s[j]) / b);
+      else fprintf(f, "null");
     }
     fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
   }
@@ -202,15 +212,17 @@ static void write_table (const char *mdpath, const char *name, int runs) {
     printf("  %-22s", what);
     fprintf(md, "| | %s |", what);
     for (int i = 0; i < nvars; i++) {
-      double m = median(series(&vars[i], s0->name, s0->unit));
-      printf(" %12.4g", m);
-      fprintf(md, " %.4g |", m);
+      Series *s = findseries(&vars[i], s0->name);
+      if (s == NULL) { printf(" %12s", "-"); fprintf(md, " - |"); continue; }
+      printf(" %12.4g", median(s));
+      fprintf(md, " %.4g |", median(s));
     }
     for (int i = 1; i < nvars; i++) {
-      double r = median(s0) != 0 ?
-                 median(series(&vars[i], s0->name, s0->unit)) / median(s0) : 0;
-      printf("  %*.3f", (int)(strlen(vars[i].label) + strlen(vars[0].label) + 1), r);
-      fprintf(md, " %.3f |", r);
+      Series *s = findseries(&vars[i], s0->name);
+      int w = (int)(strlen(vars[i].label) + strlen(vars[0].label) + 1);
+      if (s == NULL || median(s0) == 0) { printf("  %*s", w, "-"); fprintf(md, " - |"); continue; }
+      printf("  %*.3f", w, median(s) / median(s0));
+      fprintf(md, " %.3f |", median(s) / median(s0));
     }
     printf("\n");
     fprintf(md, "\n");

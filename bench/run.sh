@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 O=${O:-build} RUNS=${RUNS:-5} B=${B:-}
 mkdir -p build/bench
-found=
+found= ran=" "
 # command BUILD COMMAND: COMMAND with the placeholders of bench/list filled
 command() {
   local c=$2
@@ -43,14 +43,22 @@ while read -r name cmd; do
   fi
   echo "== $name ($runs runs each, alternating)" >&2
   "$O/tools/benchrun" -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
+  ran+="$name "
 done < bench/list
 if [ -z "$found" ]; then
   echo "error: no benchmark named '$B'; known: $(awk '!/^#/ && NF {printf "%s ", $1}' bench/list)" >&2
   exit 1
 fi
+# tables left by earlier runs are kept, but say when they were measured
 {
   for name in $(awk '!/^#/ && NF {print $1}' bench/list); do
-    [ -e "build/bench/$name.md" ] && cat "build/bench/$name.md" && echo
+    f=build/bench/$name.md
+    [ -e "$f" ] || continue
+    if [[ $ran != *" $name "* ]]; then
+      echo "_$name: not run this time; from an earlier run, $(date -r "$f" '+%Y-%m-%d %H:%M')_"
+      echo
+    fi
+    cat "$f" && echo
   done
 } > build/bench/results.md.tmp
 mv build/bench/results.md.tmp build/bench/results.md

@@ -11,7 +11,8 @@
 #
 # Environment: SHOAL_CACHE (default: <repo>/cache), SHOAL_DEBIAN_MIRROR
 # (overrides the mirror read from apt), SHOAL_DEBIAN_SUITE (default trixie),
-# SHOAL_FALLBACK_URL_<NAME> (overrides the fallback URL).
+# SHOAL_DEBIAN_BINSUITE (default bookworm, the suite of the pinned .deb
+# files), SHOAL_FALLBACK_URL_<NAME> (overrides the fallback URL).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -36,6 +37,10 @@ user_tarball=${!user_var:-}
 mkdir -p "$cache" || { say "cannot create cache folder $cache"; exit 1; }
 dest=$cache/$file
 tried=()
+tmp='' work=''
+# an interrupted fetch leaves no partial file behind
+trap 'rm -rf "$dest.tmp.$$" ${tmp:+"$tmp"} ${work:+"$work"}' EXIT
+trap 'exit 130' INT TERM HUP
 
 # check FILE: true when FILE has the pinned SHA-256; otherwise says why.
 check() {
@@ -46,9 +51,12 @@ check() {
   return 1
 }
 
-# install FILE: verify FILE, then move it into the cache atomically.
+# install FILE: verify FILE, then move it into the cache atomically. The
+# cached copy is left as it is (its date too) if it is the same file, so
+# naming a tarball again does not make the build out of date.
 install_tarball() {
   check "$1" || return 1
+  cmp -s "$1" "$dest" && return 0
   cp -f "$1" "$dest.tmp.$$" && mv -f "$dest.tmp.$$" "$dest"
 }
 
@@ -70,15 +78,6 @@ if [ -e "$dest" ]; then
 else
   tried+=("cache $dest: absent")
 fi
-
-# machine_suite: the first non-security suite of the machine's apt sources
-# (binary packages must match the machine's C library).
-machine_suite() {
-  { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^Suites:/ {print $2}'
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      awk '$1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } print $(i+1) }'
-  } | grep -v -m1 -e security -e updates
-}
 
 # debian_mirror: the first non-security Debian URI of the machine's apt sources.
 debian_mirror() {
@@ -106,22 +105,19 @@ debian_mirror() {
 # 3. Debian's source package, with a private apt state under the cache
 fetch_debian() {
   command -v apt-get >/dev/null || { tried+=("Debian source $debpkg=$debver: apt-get not found"); return 1; }
-  local mirror aptdir work opts log
+  local mirror aptdir opts log
   mirror=$(debian_mirror)
   if [ -z "$mirror" ]; then
     tried+=("Debian source $debpkg=$debver: no Debian mirror in /etc/apt sources (set SHOAL_DEBIAN_MIRROR)")
     return 1
   fi
-  # "bin:PKG" in deps.list: a binary package of the machine's own suite
+  # "bin:PKG" in deps.list: a binary package; the pinned SHA-256 is that of
+  # bookworm's build, which runs on bookworm's C library and any later one
   local kind=deb-src get=(source --download-only) pkg=$debpkg dsuite=$suite
   aptdir=$cache/apt
   if [[ $debpkg == bin:* ]]; then
     kind=deb get=(download) pkg=${debpkg#bin:} aptdir=$cache/apt-bin
-    dsuite=${SHOAL_DEBIAN_BINSUITE:-$(machine_suite)}
-    if [ -z "$dsuite" ]; then
-      tried+=("Debian package $pkg=$debver: no suite in /etc/apt sources (set SHOAL_DEBIAN_BINSUITE)")
-      return 1
-    fi
+    dsuite=${SHOAL_DEBIAN_BINSUITE:-bookworm}
   fi
   mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
   # The tarball's own SHA-256 is pinned, so the archive key is a second check, not the only one.
@@ -153,22 +149,28 @@ fetch_debian() {
   work=$(mktemp -d "$cache/dl.XXXXXX")
   # Only the orig tarball matters: a mirror missing the .dsc or the Debian
   # diff makes apt-get fail after fetching it, so judge by the tarball itself.
+  # A newer Debian revision of the source carries the same orig tarball:
+  # when the pinned revision is gone from the suite, take the current one.
   (cd "$work" && "${apt[@]}" "${get[@]}" "$pkg=$debver") >> "$log" 2>&1
+  if [ ! -e "$work/$origfile" ] && [ "$kind" = deb-src ]; then
+    (cd "$work" && "${apt[@]}" "${get[@]}" "$pkg") >> "$log" 2>&1
+  fi
   if [ ! -e "$work/$origfile" ]; then
-    tried+=("Debian source $debpkg=$debver from $mirror: apt-get source failed ($(grep -m1 -E '^E:' "$log"))")
-    rm -rf "$work"; return 1
+    tried+=("Debian $kind $pkg=$debver ($dsuite) from $mirror: apt-get ${get[0]} failed ($(grep -m1 -E '^E:' "$log"))")
+    rm -rf "$work"; work=''; return 1
   fi
   if ! install_tarball "$work/$origfile"; then
-    tried+=("Debian source $debpkg=$debver: $origfile has the wrong checksum")
-    rm -rf "$work"; return 1
+    tried+=("Debian $kind $pkg ($dsuite): $origfile has the wrong checksum")
+    rm -rf "$work"; work=''; return 1
   fi
-  rm -rf "$work"
+  rm -rf "$work"; work=''
 }
 
 # 4. the fallback URL
 fetch_url() {
   if [ "$url" = - ]; then tried+=("download: no fallback URL for $name"); return 1; fi
-  local tmp=$cache/$file.dl.$$ err
+  local err
+  tmp=$cache/$file.dl.$$
   say "downloading $url"
   if command -v curl >/dev/null; then
     err=$(curl -fsSL --connect-timeout 20 --max-time 120 -o "$tmp" "$url" 2>&1)
@@ -178,7 +180,7 @@ fetch_url() {
     err="neither curl nor wget found"; false
   fi || { tried+=("download $url: ${err:-failed}"); rm -f "$tmp"; return 1; }
   install_tarball "$tmp" || { tried+=("download $url: wrong checksum"); rm -f "$tmp"; return 1; }
-  rm -f "$tmp"
+  rm -f "$tmp"; tmp=''
 }
 
 if fetch_debian || fetch_url; then

@@ -17,11 +17,24 @@ unpack)
     echo "error: lua/work has uncommitted changes; commit or discard them first" >&2
     exit 1
   fi
+  # commits not yet exported to lua/patches are never lost: a tree whose
+  # commits differ from the series is moved aside, not deleted
+  if [ -d "$work/.git" ]; then
+    tmp=$(mktemp -d)
+    if ! g format-patch -q --no-signature --zero-commit --no-stat -o "$tmp" pristine..HEAD 2>/dev/null ||
+       [ "$(cd "$tmp" && ls)" != "$(grep -v -e '^#' -e '^[[:space:]]*$' "$pdir/series")" ] ||
+       ! (cd "$tmp" && for f in *.patch; do [ -e "$f" ] || continue; cmp -s "$f" "$pdir/$f" || exit 1; done); then
+      old=$work.$(date +%Y%m%d-%H%M%S)
+      mv "$work" "$old"
+      echo "lua/work's commits differ from lua/patches: moved to ${old#"$root"/}; to keep them, move it back to lua/work and run 'make lua-patches'" >&2
+    fi
+    rm -rf "$tmp"
+  fi
   rm -rf "$work" && mkdir -p "$work"
   tar -xzf "$tarball" -C "$work" --strip-components=1
   g init -q -b main
   g add -A && g commit -q -m "Lua 5.4.7, pristine" && g tag pristine
-  while read -r p; do
+  while read -r p || [ -n "$p" ]; do
     case "$p" in ''|'#'*) continue ;; esac
     g am -q --keep-cr "$pdir/$p" || { echo "error: $p does not apply; see 'git -C lua/work am --show-current-patch'" >&2; exit 1; }
   done < "$pdir/series"

@@ -6,7 +6,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 O=${O:-build}
-O=$(cd "$O" && pwd)
+O=$(cd "$O" 2>/dev/null && pwd) || { echo "error: no build folder '$O' (run make test)" >&2; exit 1; }
 log=$O/test/logs
 [ "${SAN:-}" = hardmem ] && export SHOAL_TEST_HARDMEM=1  # tests that can, shrink
 rm -rf "$log" && mkdir -p "$log"
@@ -21,7 +21,8 @@ if [ -n "${VALGRIND:-}" ]; then
 fi
 
 # group NAME LOGFILE CMD...: run CMD, count from its "N passed, M failed"
-# line; a run that crashes or prints no summary counts as one failure.
+# line; a run that crashes or prints no summary (even exiting 0: it may have
+# stopped early) counts as one failure.
 group() {
   local name=$1 out=$2; shift 2
   "$@" > "$out" 2>&1
@@ -30,7 +31,7 @@ group() {
   if [ -n "$line" ]; then
     p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
   else
-    p=0 f=0
+    p=0 f=1
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
@@ -59,8 +60,9 @@ for t in "$O"/test/stock/* "$O"/test/shoal/*; do
   group "$b" "$log/unit-${b//\//-}.log" "${vg[@]}" "$t"
 done
 
-echo "fetching Lua"
+echo "fetching Lua, applying the patch series"
 group "fetch" "$log/fetch.log" test/fetch/test-fetch.sh "$LUA_TGZ"
+group "patch series tools" "$log/patches.log" test/patches/test-patches.sh "$LUA_TGZ"
 
 echo "interpreters"
 banner() {  # the Shoal interpreter names itself and the Lua it runs on
@@ -105,12 +107,25 @@ for f in test/compat/*.lua; do
 done
 
 echo "shared code (test/code), on shoal"
-# unprivileged: root reads a file whatever its mode
-unpriv=()
-if [ "$(id -u)" = 0 ]; then unpriv=(setpriv --reuid=nobody --regid=nogroup --clear-groups); fi
+# unprivileged: root reads a file whatever its mode, so root runs this as
+# 'nobody', from copies in a fresh folder (the checkout's own folders may be
+# closed to other users)
+unreadable() {  # unreadable BUILD
+  if [ "$(id -u)" != 0 ]; then
+    env LUA_PATH='test/compat/?.lua' "$O/$1/bin/lua" test/code/unreadable.lua
+    return
+  fi
+  local d rc
+  d=$(mktemp -d) && chmod 755 "$d" &&
+    cp "$O/$1/bin/lua" test/code/unreadable.lua test/compat/harness.lua "$d/" || return 1
+  (cd "$d" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+     env LUA_PATH='./?.lua' ./lua unreadable.lua)
+  rc=$?
+  rm -rf "$d"
+  return $rc
+}
 for b in stock shoal; do
-  group "$b/unreadable" "$log/code-$b-unreadable.log" "${unpriv[@]}" env LUA_PATH='test/compat/?.lua' \
-    "$O/$b/bin/lua" test/code/unreadable.lua
+  group "$b/unreadable" "$log/code-$b-unreadable.log" unreadable "$b"
 done
 for f in test/code/*.lua; do
   n=$(basename "$f" .lua)

@@ -23,7 +23,7 @@ $(O)/test/cmod/cmod.so: test/cmod/cmod.c $(O)/stock/include/.stamp
 	$(CC) $(MOD_CFLAGS) -I$(O)/stock/include -o $@ $<
 
 # LPeg, from Debian's source package, compiled against Shoal's headers
-$(O)/ext/lpeg/.stamp: $(LPEG_TGZ) $(O)/shoal/include/.stamp
+$(O)/ext/lpeg/.stamp: $(O)/shoal/include/.stamp | $(LPEG_TGZ)
 	scripts/fetch.sh lpeg >/dev/null
 	rm -rf $(@D) && mkdir -p $(@D)/src
 	tar -xzf $(LPEG_TGZ) -C $(@D)/src --strip-components=1

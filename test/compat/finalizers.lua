@@ -7,7 +7,8 @@ local SRC = debug.getinfo(1, "S").short_src
 -- the interpreter running this file: the lowest negative index of arg
 local interp_index = -1
 while arg[interp_index - 1] ~= nil do interp_index = interp_index - 1 end
-local interpreter = arg[interp_index]
+-- quoted for the shell: the checkout's path may hold spaces or quotes
+local interpreter = "'" .. arg[interp_index]:gsub("'", "'\\''") .. "'"
 
 -- run a Lua script in a child interpreter (-E: ignore LUA_INIT and paths)
 -- and return what it printed and its exit status; stderr is merged into

@@ -33,6 +33,12 @@ check "LUA_TARBALL with the right tarball is accepted" test $? -eq 0
 check "accepted tarball lands in the cache" cmp -s "$good" "$tmp/c1/lua-5.4.7.tar.gz"
 check "fetch prints the cached path" has "$tmp/out" "$tmp/c1/lua-5.4.7.tar.gz"
 
+# naming it again leaves the cached copy as it is, date too: no rebuild
+touch -d '2020-01-01' "$tmp/c1/lua-5.4.7.tar.gz"
+SHOAL_CACHE=$tmp/c1 LUA_TARBALL=$good offline lua > "$tmp/out" 2> "$tmp/err"
+check "naming the same tarball again is accepted" test $? -eq 0
+check "and leaves the cached copy's date alone" test "$(date -r "$tmp/c1/lua-5.4.7.tar.gz" +%Y)" = 2020
+
 # then the cache alone serves it
 SHOAL_CACHE=$tmp/c1 offline lua > "$tmp/out" 2> "$tmp/err"
 check "cached tarball is used with no source reachable" test $? -eq 0
