@@ -127,6 +127,57 @@ do
   collectgarbage("incremental")
 end
 
+T.section "entries, names and files"
+do
+  -- more files than the table's first size: every entry is found again
+  local s0 = stats()
+  local n = 150
+  for i = 1, n do write(dir .. "/many" .. i .. ".lua", "return " .. i) end
+  for i = 1, n do dofile(dir .. "/many" .. i .. ".lua") end
+  local wrong = 0
+  for i = 1, n do if dofile(dir .. "/many" .. i .. ".lua") ~= i then wrong = wrong + 1 end end
+  local s1 = stats()
+  T.eq(wrong, 0, "many files load")
+  T.eq(s1.entries - s0.entries, n, "one entry each")
+  T.eq(s1.misses - s0.misses, n, "one parse each")
+  T.eq(s1.hits - s0.hits, n, "every second load a hit")
+  -- reload takes any spelling of the path, and drops every name it was loaded by
+  dofile(dir .. "//many2.lua")
+  T.eq(cache.reload(dir .. "/./many1.lua"), 1, "reload by another spelling")
+  T.eq(cache.reload(dir .. "/many2.lua"), 2, "reload drops the entries of every name")
+  -- anything that is not a regular file is never cached
+  local s2 = stats()
+  T.eq(type(loadfile("/dev/null")), "function", "/dev/null loads")
+  T.eq(type(loadfile("/dev/null")), "function", "and again")
+  local s3 = stats()
+  T.eq(s3.entries, s2.entries, "/dev/null: no entry")
+  T.eq(s3.misses + s3.hits, s2.misses + s2.hits, "/dev/null: the cache is not used")
+end
+
+T.section "strings"
+do
+  -- a VM's own strings that merely look like the constants (same lengths,
+  -- other contents) do not make it run a private copy
+  local mine = {}
+  for i = 1, 3000 do mine[i] = string.format("zq%08dmines", i) end
+  local parts = {}
+  for i = 1, 100 do parts[i] = string.format("'zq%08dkonst'", i) end
+  local k = dir .. "/konst.lua"
+  write(k, "return {" .. table.concat(parts, ", ") .. "}")
+  local s0 = stats()
+  T.eq(#dofile(k), 100, "constants load")
+  local s1 = stats()
+  T.eq(s1.private_copies, s0.private_copies, "no private copy without a clash")
+  -- (none of them is a constant of this file, which is shared code too)
+  T.eq(s1.strings - s0.strings, 100 + 1, "each new constant shared once, and the chunk name")
+  T.ok(s1.string_bytes - s0.string_bytes > 100 * #parts[1], "their bytes counted")
+  parts[101] = string.format("'zq_%s'", "one_more")
+  write(k, "return {" .. table.concat(parts, ", ") .. "}")
+  T.eq(#dofile(k), 101, "edited")
+  T.eq(stats().strings - s1.strings, 1, "an edit shares only the strings it did not have")
+  T.eq(#mine, 3000, "(the VM's strings)")
+end
+
 T.section "out of memory"
 if require("shoal").memory() then
   -- a cached file's closure is made as lua_load makes one: out of memory,

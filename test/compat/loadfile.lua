@@ -73,6 +73,25 @@ do
   T.eq(select(2, debug.getupvalue(f, 1)), _G, "main chunk's _ENV is the globals")
 end
 
+T.section "names"
+do
+  -- two spellings of one file: each load keeps the name it was loaded by
+  local name = file("spell.lua", "local t = nil\nreturn debug.getinfo(1, 'S').source, function () return t.x end")
+  for round = 1, 2 do
+    for i, n in ipairs{name, dir .. "/./spell.lua", dir .. "//spell.lua"} do
+      local src, f = dofile(n)
+      T.eq(src, "@" .. n, "chunk name is the name loaded by " .. i .. ", load " .. round)
+      T.eq(select(2, pcall(f)), n .. ":2: attempt to index a nil value (upvalue 't')",
+           "error message names it " .. i .. ", load " .. round)
+    end
+  end
+  -- a text chunk after a # line keeps its line numbers
+  local sb = file("shebang.lua", "#!/usr/bin/env lua\nlocal t = nil\nreturn t.x")
+  for round = 1, 2 do
+    T.err(sb .. ":3: attempt to index a nil value (local 't')", dofile, "text after a # line, load " .. round, sb)
+  end
+end
+
 T.section "environments"
 do
   local mod = file("env.lua", "return who")

@@ -289,6 +289,86 @@ do  -- frozen strings leave the string table, which shrinks at once
   T.eq(("frozen string " .. 1) == t[1], true, "and after close")
 end
 
+T.section "more refusals and paths"
+do
+  local function refused (want, t, name)
+    local before = nogc("len")
+    T.err({pattern = "cannot freeze " .. want:gsub("[%(%)%.%[%]%-%+%*%?%^%$]", "%%%0") .. "$"}, nogc, name, "open", t)
+    T.eq(nogc("len"), before, name .. ": nothing frozen")
+  end
+  -- a table once given a __gc is marked for finalization, even without it now
+  local obj = setmetatable({}, {__gc = function () end})
+  getmetatable(obj).__gc = nil
+  refused("a table with a finalizer at t.obj", {obj = obj}, "marked for finalization")
+  -- path steps as Lua would write them
+  refused("userdata at t[\"end\"]", {["end"] = io.stdout}, "reserved word key")
+  refused("userdata at t[1.5]", {[1.5] = io.stdout}, "float key")
+  local long = "a key " .. string.rep("k", 50)
+  refused("userdata at t[\"a key " .. string.rep("k", 34) .. "\"]", {[long] = io.stdout}, "long key cut at 40")
+end
+
+T.section "accounting"
+do
+  -- frozen bytes leave the collector's count, and come back on close
+  local function settle ()  -- until collections shrink nothing more (the string table)
+    for i = 1, 30 do
+      local c = collectgarbage("count")
+      collectgarbage()
+      if collectgarbage("count") >= c then break end
+    end
+  end
+  local t = {}
+  for i = 1, 20000 do t[i * 1.5] = true end  -- a hash part, no strings
+  settle()
+  local c0, f0 = collectgarbage("count"), nogc("count")
+  nogc("open", t)
+  local c1, f1 = collectgarbage("count"), nogc("count")
+  T.ok(f1 - f0 > 20000 * 24 / 1024, string.format("frozen size counts the hash part (%.0f KB)", f1 - f0))
+  T.ok(math.abs((c0 - c1) - (f1 - f0)) < 4, string.format("the collector's count lost as much (%.1f KB, %.1f KB)", c0 - c1, f1 - f0))
+  nogc("close", t)
+  settle()
+  local c2 = collectgarbage("count")
+  T.ok(math.abs(c2 - c0) < 4, string.format("and has it back after close (%.1f KB, %.1f KB)", c2, c0))
+  T.eq(nogc("count"), f0, "nogc count back")
+  -- objects other graphs still use stay frozen, and counted
+  local S = {v = "shared"}
+  local n0 = nogc("len")
+  local A = nogc("open", {s = S})
+  local B = nogc("open", {s = S})
+  nogc("close", A)
+  T.eq(nogc("len"), n0 + 2, "B and the part it shares")
+  nogc("close", B)
+  T.eq(nogc("len"), n0, "nothing after both")
+end
+T.section "freezing between young collections"
+do
+  -- the newest objects a young collection left (where the generations'
+  -- lists start) frozen: those lists must not start in the frozen graph
+  collectgarbage("generational")
+  local thawed, wrong = 0, 0
+  for trial = 1, 50 do
+    local t = {}
+    for i = 1, 200 do t[i] = {i} end
+    t.last = {}
+    collectgarbage("step", 0)  -- a young collection: the newest objects survive
+    nogc("open", t)
+    for k = 1, 3 do
+      local junk = {}
+      for j = 1, 50 do junk[j] = {j} end
+      collectgarbage("step", 0)
+    end
+    for i = 1, #t do
+      if not nogc("isfrozen", t[i]) then thawed = thawed + 1 end
+      if t[i][1] ~= i then wrong = wrong + 1 end
+    end
+    nogc("close", t)
+  end
+  collectgarbage()
+  T.eq(thawed, 0, "young collections leave the frozen objects alone")
+  T.eq(wrong, 0, "the graphs intact")
+  collectgarbage(mode or "incremental")
+end
+
 T.section "review fixes"
 do
   -- a refused freeze of a table gray at that moment (written during a

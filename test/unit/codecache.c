@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shoal.h"
@@ -387,11 +388,110 @@ static void test_symlink_switch (void) {
 }
 
 
+/*
+** A function of a cached file, shared (lua_sharefunction): its pin holds
+** the file's version after a reload retired it and the owner's closure is
+** gone, until the owner closes; then its pointer is shared no more.
+*/
+static int clone_light (lua_State *L) {
+  lua_clonefunction(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+static void test_pin_release (void) {
+  char path[256], code[512];
+  lua_State *A = newvm(), *B = newvm(), *C;
+  const void *fp;
+  lua_Integer base;
+  snprintf(path, sizeof path, "%s/pinned.lua", dir);
+  t_writefile(path, "return function (x) return x + 1 end");
+  snprintf(code, sizeof code, "return dofile('%s')", path);
+  T_EQI(luaL_dostring(A, code), LUA_OK);
+  lua_sharefunction(A, -1);
+  fp = lua_topointer(A, -1);
+  lua_settop(A, 0);
+  base = cachestat(B, "retired");
+  snprintf(code, sizeof code, "return require('shoal.cache').reload('%s')", path);
+  T_EQI(run(B, code), 1);
+  lua_gc(A, LUA_GCCOLLECT);
+  T_EQI(cachestat(B, "retired"), base + 1);  /* the pin holds it */
+  lua_clonefunction(B, fp);
+  lua_setglobal(B, "g");
+  T_EQI(run(B, "return g(41)"), 42);
+  lua_close(B);
+  C = newvm();
+  T_EQI(cachestat(C, "retired"), base + 1);  /* A's pin still holds it */
+  lua_close(A);  /* releases the pin: the version goes */
+  T_EQI(cachestat(C, "retired"), base);
+  lua_pushcfunction(C, clone_light);
+  lua_pushlightuserdata(C, (void *)fp);
+  T_EQI(lua_pcall(C, 1, 1, 0), LUA_ERRRUN);  /* its VM closed: not shared */
+  T_OK(strstr(lua_tostring(C, -1), "is not a shared function") != NULL);
+  lua_close(C);
+}
+
+
+/*
+** A shared function lives as long as its VM, though nothing else refers
+** to it (here only a weak table); and a function of stripped code (no
+** upvalue names) gets the cloning VM's globals as its first upvalue.
+*/
+static void test_share_kept (void) {
+  lua_State *A = newvm(), *B = newvm();
+  T_EQI(luaL_dostring(A, "W = setmetatable({}, {__mode = 'v'}) "
+                         "W[1] = function () return 7 end return W[1]"), LUA_OK);
+  lua_sharefunction(A, -1);
+  lua_settop(A, 0);
+  lua_gc(A, LUA_GCCOLLECT);
+  lua_gc(A, LUA_GCCOLLECT);
+  T_EQI(run(A, "return W[1] and W[1]() or -1"), 7);
+  T_EQI(luaL_dostring(A, "local f = load(string.dump(load("
+                         "'return function () return tag * 2 end'), true))() "
+                         "assert(debug.getupvalue(f, 1) == '(no name)') return f"), LUA_OK);
+  T_OK(lua_isfunction(A, -1));
+  lua_sharefunction(A, -1);
+  lua_clonefunction(B, lua_topointer(A, -1));
+  lua_setglobal(B, "g");
+  T_EQI(run(B, "tag = 21 return g()"), 42);
+  lua_close(B);
+  lua_close(A);
+}
+
+
+/*
+** A file whose last change is old enough that its timestamps tell every
+** change (not "racily clean"): a chmod alone changes only its ctime, and
+** the next load parses it again (the file made at the start of main has
+** settled by now, or shortly).
+*/
+static char settled[256];
+
+static void test_settled_chmod (void) {
+  char code[512];
+  struct stat st;
+  lua_State *L = newvm();
+  lua_Integer misses;
+  T_EQI(stat(settled, &st), 0);
+  while (time(NULL) - st.st_ctim.tv_sec < 2) usleep(50000);
+  snprintf(code, sizeof code, "return dofile('%s')", settled);
+  T_EQI(run(L, code), 5);  /* parsed: the entry is not racy */
+  misses = cachestat(L, "misses");
+  T_EQI(run(L, code), 5);
+  T_EQI(cachestat(L, "misses"), misses);  /* a hit */
+  T_EQI(chmod(settled, 0600), 0);
+  T_EQI(run(L, code), 5);
+  T_EQI(cachestat(L, "misses"), misses + 1);  /* parsed again */
+  lua_close(L);
+}
+
+
 int main (void) {
   if (mkdtemp(dir) == NULL) {
     perror("mkdtemp");
     return 1;
   }
+  snprintf(settled, sizeof settled, "%s/settled.lua", dir);
+  t_writefile(settled, "return 5");  /* settles while the others run */
   test_threads();
   test_reload();
   test_share_clone();
@@ -400,6 +500,9 @@ int main (void) {
   test_share_nested();
   test_conflict_frozen();
   test_symlink_switch();
+  test_pin_release();
+  test_share_kept();
+  test_settled_chmod();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) printf("# could not remove %s\n", dir);
