@@ -777,14 +777,14 @@ static void makeroom (ShoalHeap *h, size_t n) {
 /* Keep a freed mapping in the cache, or unmap it (the cache's oldest
    first) when the cache would hold too much. */
 static void tocache (ShoalHeap *h, char *p, size_t size) {
+  if (size > CACHEMAX) {  /* never kept: the cache stays as it is */
+    unmap(h, p, size);
+    return;
+  }
   while (h->ncached > 0 &&
          (h->ncached == NCACHED ||
           atomic_load_explicit(&h->cachebytes, relaxed) + size > CACHEMAX))
     uncacheoldest(h);
-  if (size > CACHEMAX) {
-    unmap(h, p, size);
-    return;
-  }
   poison(p, size);
   h->cache[h->ncached].base = p;
   h->cache[h->ncached].size = size;

@@ -7,6 +7,7 @@
 ** VMs created and closed in a loop without growth.
 */
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1107,7 +1108,353 @@ static void test_limitthreads (void) {
 }
 
 
+/*
+** A heap's limit (shoal_heaplimit): a block that brings 'inuse' to the
+** limit exactly is granted, one byte more is not; a small block growing
+** within its class is held to it too; blocks freed by another thread make
+** room again at once.
+*/
+static void *limit_freer (void *arg) {
+  void **job = arg;
+  shoal_freeremote(job[0], job[1], (size_t)(uintptr_t)job[2]);
+  return NULL;
+}
+
+static void test_heaplimit (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st;
+  unsigned char *a, *b;
+  void *job[3];
+  pthread_t th;
+  shoal_heaplimit(h, 100000);
+  shoal_heapstats(h, &st);
+  T_EQI(st.limit, 100000);
+  T_OK(shoal_alloc(h, NULL, 0, 100001) == NULL);
+  a = shoal_alloc(h, NULL, 0, 100000);  /* the limit exactly */
+  T_OK(a != NULL);
+  T_OK(shoal_alloc(h, NULL, 0, 1) == NULL);
+  if (a != NULL) shoal_alloc(h, a, 100000, 0);
+  /* at the limit, a 10-byte block may not grow to 16 (its class) */
+  a = shoal_alloc(h, NULL, 0, 99990);
+  b = shoal_alloc(h, NULL, 0, 10);
+  if (!T_OK(a != NULL && b != NULL)) {
+    shoal_heapfree(h);
+    return;
+  }
+  fill(b, 10, 3);
+  T_OK(shoal_alloc(h, b, 10, 16) == NULL);
+  T_OK(intact(b, 10, 3));  /* the block stays as it was */
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 100000);
+  shoal_alloc(h, b, 10, 0);
+  /* 'a' freed by another thread: its room serves the owner again */
+  job[0] = h;
+  job[1] = a;
+  job[2] = (void *)(uintptr_t)99990;
+  T_EQI(pthread_create(&th, NULL, limit_freer, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  a = shoal_alloc(h, NULL, 0, 99990);
+  T_OK(a != NULL);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 99990);
+  if (a != NULL) shoal_alloc(h, a, 99990, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** A heap's peak is never above the real one: a block freed by another
+** thread and one of the same size allocated after it were never held
+** together.
+*/
+static void test_peakremote (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st;
+  void *job[3], *b;
+  pthread_t th;
+  job[0] = h;
+  job[1] = shoal_alloc(h, NULL, 0, 1000);
+  job[2] = (void *)(uintptr_t)1000;
+  T_EQI(pthread_create(&th, NULL, limit_freer, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  b = shoal_alloc(h, NULL, 0, 1000);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 1000);
+  T_EQI(st.peak, 1000);
+  shoal_alloc(h, b, 1000, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** The process's statistics: its peak catches a spike that came and went
+** between two reads, but not memory freed by another thread, nor memory
+** of a heap that went with it, counted again; its 'mapped' holds every
+** heap's. (The spikes reach past the process's peak so far: mapped, not
+** touched; run first, while that peak is low.)
+*/
+#define MB	((size_t)1024 * 1024)
+
+static void test_processstats (void) {
+  ShoalHeap *h = shoal_heapnew(), *g;
+  shoal_MemStats st0, st, hs;
+  size_t big;
+  void *p, *job[3];
+  pthread_t th;
+  shoal_heapstats(NULL, &st0);
+  big = st0.peak - st0.inuse + 8 * MB;
+  p = shoal_alloc(h, NULL, 0, big);  /* a spike, gone before the next read */
+  T_OK(p != NULL);
+  shoal_alloc(h, p, big, 0);
+  shoal_heapstats(NULL, &st);
+  T_OK(st.peak >= st0.peak + 4 * MB);
+  if (st.peak < st0.peak + 4 * MB) printf("# peak %zu then %zu\n", st0.peak, st.peak);
+  st0 = st;
+  /* freed by another thread, then as much allocated again: never both */
+  job[0] = h;
+  job[1] = shoal_alloc(h, NULL, 0, big);
+  job[2] = (void *)(uintptr_t)big;
+  T_EQI(pthread_create(&th, NULL, limit_freer, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  p = shoal_alloc(h, NULL, 0, big);
+  T_OK(p != NULL);
+  shoal_alloc(h, p, big, 0);
+  shoal_heapstats(NULL, &st);
+  T_OK(st.peak <= st0.peak + MB);
+  if (st.peak > st0.peak + MB) printf("# peak %zu then %zu\n", st0.peak, st.peak);
+  /* a heap released holding a block, then as much allocated again */
+  g = shoal_heapnew();
+  T_OK(shoal_alloc(g, NULL, 0, big) != NULL);
+  shoal_heapfree(g);
+  p = shoal_alloc(h, NULL, 0, big);
+  T_OK(p != NULL);
+  shoal_heapstats(h, &hs);
+  shoal_heapstats(NULL, &st);
+  T_OK(st.peak <= st0.peak + MB);
+  if (st.peak > st0.peak + MB) printf("# peak %zu then %zu\n", st0.peak, st.peak);
+  T_OK(st.mapped >= hs.mapped && hs.mapped >= big);
+  {  /* many heaps, each a little short of sending its count on: the
+        peak read is still at least what the process holds */
+    enum { NH = 40 };
+    ShoalHeap *many[NH];
+    void *b[NH][4];
+    for (int i = 0; i < NH; i++) {
+      many[i] = shoal_heapnew();
+      for (int k = 0; k < 4; k++) b[i][k] = shoal_alloc(many[i], NULL, 0, 15000);
+    }
+    shoal_heapstats(NULL, &st);
+    T_OK(st.inuse >= st0.inuse + big + NH * 60000);
+    T_OK(st.peak >= st.inuse);
+    for (int i = 0; i < NH; i++) {
+      for (int k = 0; k < 4; k++) shoal_alloc(many[i], b[i][k], 15000, 0);
+      shoal_heapfree(many[i]);
+    }
+  }
+  shoal_alloc(h, p, big, 0);
+  shoal_heapfree(h);
+}
+
+
+/* Is any byte of [p, p + n) mapped? mincore fails with ENOMEM if none. */
+static int ismapped (void *p, size_t n) {
+  unsigned char v[64];
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+  if (n > 64 * 4096) n = 64 * 4096;
+  return mincore((void *)a, n, v) == 0 || errno != ENOMEM;
+}
+
+
+/*
+** A heap released gives back every mapping: its live large blocks, and
+** the freed ones it kept for reuse; so does lua_close with a VM's large
+** string.
+*/
+static void test_releaselarge (void) {
+  ShoalHeap *h = shoal_heapnew();
+  lua_State *L = shoal_newstate(0);
+  void *live = shoal_alloc(h, NULL, 0, 1000000);
+  void *cached = shoal_alloc(h, NULL, 0, 2000000);
+  const char *s;
+  if (!T_OK(live != NULL && cached != NULL)) return;
+  memset(live, 1, 1000000);
+  shoal_alloc(h, cached, 2000000, 0);  /* kept for reuse a while */
+  T_OK(ismapped(live, 1000000));
+  shoal_heapfree(h);
+  T_OK(!ismapped(live, 1000000));
+  T_OK(!ismapped(cached, 2000000));
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L, "s = string.rep('x', 3000000) return s") == LUA_OK);
+  s = lua_tostring(L, -1);
+  T_OK(s != NULL && ismapped((void *)s, 3000000));
+  lua_close(L);
+  T_OK(!ismapped((void *)s, 3000000));
+}
+
+
+/*
+** The process's scope from Lua: every VM's bytes, and no VM's limit.
+*/
+static void test_memoryscope (void) {
+  lua_State *L = shoal_newstate(4 * 1024 * 1024), *other = shoal_newstate(0);
+  luaL_openlibs(L);
+  luaL_openlibs(other);
+  T_OK(luaL_dostring(other, "big = string.rep('y', 1000000)") == LUA_OK);
+  T_OK(luaL_dostring(L, "local s = require('shoal') "
+                        "local vm, p = s.memory(), s.memory('process') "
+                        "return (vm.limit == 4 * 2^20 and p.limit == 0 and "
+                        "p.inuse >= vm.inuse + 1000000 and p.mapped >= vm.mapped + 1000000 "
+                        "and p.peak >= p.inuse) and 1 or 0") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1);
+  lua_pop(L, 1);
+  /* a negative limit is refused, and the limit stays */
+  T_OK(luaL_dostring(L, "local s = require('shoal') "
+                        "local ok, e = pcall(s.setlimit, -1) "
+                        "return (not ok and e:find('limit must not be negative', 1, true) "
+                        "and s.memory().limit == 4 * 2^20) and 1 or 0") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 1);
+  lua_close(L);
+  lua_close(other);
+}
+
+
+/*
+** Freed large mappings kept for reuse hold 64 MB at most: a larger one
+** goes back at once (and alone), and one that would bring the cache past
+** 64 MB sends older ones back first.
+*/
+static void test_cachebound (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st0, st;
+  void *a, *b;
+  shoal_heapstats(h, &st0);
+  a = shoal_alloc(h, NULL, 0, 100 * MB);
+  T_OK(a != NULL);
+  shoal_alloc(h, a, 100 * MB, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped);
+  a = shoal_alloc(h, NULL, 0, 40 * MB);
+  b = shoal_alloc(h, NULL, 0, 40 * MB);
+  T_OK(a != NULL && b != NULL);
+  shoal_alloc(h, a, 40 * MB, 0);
+  shoal_alloc(h, b, 40 * MB, 0);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped <= st0.mapped + 64 * MB);
+  shoal_heapfree(h);
+  /* one too large to keep goes back alone: the kept ones stay */
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  b = shoal_alloc(h, NULL, 0, 100 * MB);
+  a = shoal_alloc(h, NULL, 0, 2 * MB);
+  T_OK(a != NULL && b != NULL);
+  shoal_alloc(h, a, 2 * MB, 0);  /* kept */
+  shoal_alloc(h, b, 100 * MB, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped + 2 * MB);
+  shoal_heapfree(h);
+}
+
+
+/*
+** Blocks freed in slabs other than their class's current one serve new
+** blocks: freeing every other block and allocating as many again maps
+** nothing more.
+*/
+static void test_reuse (void) {
+  enum { N = 100000 };
+  ShoalHeap *h = shoal_heapnew();
+  void **p = malloc(N * sizeof(void *));
+  shoal_MemStats before, after;
+  for (int i = 0; i < N; i++) p[i] = shoal_alloc(h, NULL, 0, 64);
+  shoal_heapstats(h, &before);
+  for (int i = 1; i < N; i += 2) shoal_alloc(h, p[i], 64, 0);
+  for (int i = 1; i < N; i += 2) p[i] = shoal_alloc(h, NULL, 0, 64);
+  shoal_heapstats(h, &after);
+  T_EQI(after.mapped, before.mapped);
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+  free(p);
+  shoal_heapfree(h);
+}
+
+
+/*
+** Emptied slabs keep their pages PURGEDELAY (500 ms): the next collection
+** cycle would fault them in again. (Checked only when the steps took less
+** than SOON ms.)
+*/
+static void test_keepempty (void) {
+  enum { N = 12000 };
+  ShoalHeap *h = shoal_heapnew();
+  void **p = malloc(N * sizeof(void *));
+  int before, after;
+  long t0 = nowms();
+  for (int i = 0; i < N; i++) {
+    p[i] = shoal_alloc(h, NULL, 0, 64);
+    memset(p[i], 1, 64);
+  }
+  before = residentpages(p, N);
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+  after = residentpages(p, N);
+  T_OK(before > 150);
+  T_OK(after + 16 > before || nowms() - t0 >= SOON);  /* 15 pages a slab */
+  if (after + 16 <= before) printf("# resident pages %d, then %d\n", before, after);
+  free(p);
+  shoal_heapfree(h);
+}
+
+
+/*
+** A freed block of a MIXED slab replacing a smaller spare: the rest of
+** that spare is not lost, it serves a block of the largest class it holds.
+*/
+static void test_sparerest (void) {
+  ShoalHeap *h = shoal_heapnew();
+  char *a = shoal_alloc(h, NULL, 0, 1500), *b = shoal_alloc(h, NULL, 0, 3000);
+  char *c, *d;
+  shoal_alloc(h, a, 1500, 0);  /* the spare: 1536 bytes */
+  c = shoal_alloc(h, NULL, 0, 400);  /* 448 of them */
+  T_OK(c == a);
+  shoal_alloc(h, b, 3000, 0);  /* the new spare; 1088 bytes left over */
+  d = shoal_alloc(h, NULL, 0, 1000);
+  T_OK(d >= a && d + 1024 <= a + 1536);
+  memset(d, 5, 1000);
+  shoal_alloc(h, d, 1000, 0);
+  shoal_alloc(h, c, 400, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** A block of a MIXED slab shrunk, then freed, by another thread: it goes
+** back to its own class, and the next block of its size reuses it.
+*/
+static void *shrinkfree (void *arg) {
+  void **job = arg;
+  job[2] = shoal_shrinkremote(job[0], job[1], 1000, 40);
+  shoal_freeremote(job[0], job[1], 40);
+  return NULL;
+}
+
+static void test_shrinkfree (void) {
+  ShoalHeap *h = shoal_heapnew();
+  void *job[3], *again;
+  pthread_t th;
+  shoal_MemStats st;
+  job[0] = h;
+  job[1] = shoal_alloc(h, NULL, 0, 1000);
+  T_EQI(pthread_create(&th, NULL, shrinkfree, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  T_OK(job[2] == job[1]);  /* shrunk in place */
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  again = shoal_alloc(h, NULL, 0, 1000);
+  T_OK(again == job[1]);
+  shoal_alloc(h, again, 1000, 0);
+  shoal_heapfree(h);
+}
+
+
 int main (void) {
+  test_processstats();  /* first: the process's peak is still low */
   test_random();
   test_remote();
   test_mixed();
@@ -1128,5 +1475,14 @@ int main (void) {
   test_stats();
   test_trimremote();
   test_limitthreads();
+  test_heaplimit();
+  test_peakremote();
+  test_releaselarge();
+  test_memoryscope();
+  test_cachebound();
+  test_reuse();
+  test_keepempty();
+  test_sparerest();
+  test_shrinkfree();
   return t_done();
 }
