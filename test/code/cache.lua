@@ -3,14 +3,8 @@
 local T = require "harness"
 local cache = require "shoal.cache"
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir " .. dir))
-local function write (name, text)
-  local f = assert(io.open(name, "w"))
-  f:write(text)
-  f:close()
-end
+local dir = T.tmpdir()
+local write = T.write
 local function stats () return cache.stats() end
 
 T.section "stats"

@@ -5,14 +5,8 @@ local T = require "harness"
 -- quoted for the shell: the checkout's path may hold spaces or quotes
 local function q (s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local lua = q(arg[-1])
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir " .. dir))
-local function write (name, text)
-  local f = assert(io.open(name, "w"))
-  f:write(text)
-  f:close()
-end
+local dir = T.tmpdir()
+local write = T.write
 
 -- loads a file, edits it (another size), loads it again
 local script = dir .. "/main.lua"

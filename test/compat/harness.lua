@@ -51,6 +51,21 @@ function T.err(want, f, name, ...)
   return report(text == want, name, "message " .. show(msg) .. ", want " .. show(want))
 end
 
+-- T.tmpdir(): a new empty folder; T.write(name, text, mode): a file holding
+-- text (opened with mode, "w" unless given).
+function T.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  return dir
+end
+
+function T.write(name, text, mode)
+  local f = assert(io.open(name, mode or "w"))
+  f:write(text)
+  f:close()
+end
+
 -- T.done(): the summary line, and the exit status the runner reads.
 function T.done()
   print(string.format("%d passed, %d failed", passed, failed))

@@ -207,14 +207,8 @@ end
 
 T.section "require"
 do
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir " .. dir))
-  local function modfile(name, content)
-    local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
-    f:write(content)
-    f:close()
-  end
+  local dir = T.tmpdir()
+  local function modfile(name, content) T.write(dir .. "/" .. name .. ".lua", content) end
   modfile("cmodA", "local n, extra = ...; loads_count = (loads_count or 0) + 1; return {name = n, extra = extra}")
   modfile("cmodnil", "loaded_nil = true")
   modfile("cmodfalse", "return false")

@@ -3,15 +3,8 @@
 -- chunk names, line numbers, upvalues, string identity.
 local T = require "harness"
 
-local function write (name, text, mode)
-  local f = assert(io.open(name, mode or "w"))
-  f:write(text)
-  f:close()
-end
-
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir " .. dir))
+local write = T.write
+local dir = T.tmpdir()
 local files = {}
 local function file (base, text, mode)
   local name = dir .. "/" .. base

@@ -6,20 +6,13 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 good=${1:?usage: test-fetch.sh GOOD_TARBALL}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+group=fetch
+. "$root/test/check.sh"
 
-check() {  # check NAME COND...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok fetch: $name"
-  else failed=$((failed + 1)); echo "not ok fetch: $name"; fi
-}
 offline() {  # fetch.sh with every remote source unreachable
   SHOAL_DEBIAN_MIRROR=file:///nonexistent SHOAL_FALLBACK_URL_LUA=file:///nonexistent/lua.tar.gz \
     "$root/scripts/fetch.sh" "$@"
 }
-has() { grep -q -- "$2" "$1"; }
 
 # a corrupted copy (one byte changed) and a well-formed tarball of another version
 cp "$good" "$tmp/corrupt.tar.gz"
@@ -75,5 +68,4 @@ check "make with a corrupted LUA_TARBALL fails" test $? -ne 0
 check "make says why" has "$tmp/err" "was refused"
 check "nothing is unpacked from a refused tarball" test ! -e "$tmp/build/src/stock/src/lua.h"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,16 +7,8 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tgz=${1:?usage: test-patches.sh TARBALL}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-
-check() {  # check NAME COND...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok patches: $name"
-  else failed=$((failed + 1)); echo "not ok patches: $name"; fi
-}
-has() { grep -q -- "$2" "$1"; }
+group=patches
+. "$root/test/check.sh"
 # a root of our own: the scripts find lua/ beside their own folder
 mkroot() {  # mkroot DIR: scripts and the patch series, copied
   mkdir -p "$1/lua" && cp -r "$root/scripts" "$1/" && cp -r "$root/lua/patches" "$1/lua/"
@@ -85,5 +77,4 @@ echo "/* uncommitted */" >> "$tmp/r2/lua/work/src/lvm.c"
 check "uncommitted changes refuse an unpack" test $? -ne 0
 check "and stay" has "$tmp/r2/lua/work/src/lvm.c" "uncommitted"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
