@@ -121,6 +121,29 @@ do
   collectgarbage("incremental")
 end
 
+T.section "frozen closures over cached code"
+do
+  -- a frozen function is reached by no collector traversal: the version
+  -- its code belongs to is held through the list of frozen closures
+  local z = dir .. "/z.lua"
+  write(z, "local n = 0 return function () n = n + 1 return 'frozen code', n end")
+  local t = nogc("open", {f = dofile(z)})
+  cache.reload(z)  -- retired: only the frozen closure uses it now
+  collectgarbage(); collectgarbage()
+  T.eq(stats().retired, running + 1, "a frozen closure keeps its version")
+  T.eq(select(2, t.f()), 1, "and runs it")
+  collectgarbage("generational")
+  collectgarbage()
+  T.eq(stats().retired, running + 1, "across a major collection too")
+  collectgarbage("incremental")
+  T.eq(t.f(), "frozen code", "still runs")
+  nogc("close", t)
+  T.eq(select(2, t.f()), 3, "given back, it runs on")
+  t = nil
+  collectgarbage()
+  T.eq(stats().retired, running, "and its version goes with it")
+end
+
 T.section "entries, names and files"
 do
   -- more files than the table's first size: every entry is found again

@@ -459,6 +459,42 @@ static void test_share_kept (void) {
 
 
 /*
+** lua_close runs the finalizers while the VM still holds its shared code
+** and its frozen data: a finalizer made by a file whose version was retired
+** runs that code, and reads the frozen data it refers to.
+*/
+static lua_Integer atclose[3];
+
+static int record (lua_State *L) {  /* called by the finalizer */
+  atclose[0] = lua_tointeger(L, 1);
+  atclose[1] = lua_tointeger(L, 2);
+  atclose[2] = cachestat(L, "retired");
+  return 0;
+}
+
+static void test_close_finalizers (void) {
+  char path[256], code[512];
+  lua_State *L = newvm();
+  lua_Integer copies = cachestat(L, "private_copies"), retired;
+  snprintf(path, sizeof path, "%s/fin.lua", dir);
+  t_writefile(path, "local fz = nogc('open', {v = 40}) "
+    "return setmetatable({}, {__gc = function () record(fz.v + 2, nogc('len')) end})");
+  snprintf(code, sizeof code, "obj = dofile('%s') return 0", path);
+  T_EQI(run(L, code), 0);
+  T_EQI(cachestat(L, "private_copies"), copies);  /* L runs the shared code */
+  snprintf(code, sizeof code, "return require('shoal.cache').reload('%s')", path);
+  T_EQI(run(L, code), 1);
+  retired = cachestat(L, "retired");
+  T_OK(retired >= 1);  /* fin.lua's version, retired: only L holds it */
+  lua_register(L, "record", record);  /* (after the load: no string clash) */
+  lua_close(L);
+  T_EQI(atclose[0], 42);  /* the finalizer ran, and read its frozen table */
+  T_EQI(atclose[1], 1);  /* the frozen table still there */
+  T_EQI(atclose[2], retired);  /* the version still held while it ran */
+}
+
+
+/*
 ** A file whose last change is old enough that its timestamps tell every
 ** change (not "racily clean"): a chmod alone changes only its ctime, and
 ** the next load parses it again (the file made at the start of main has
@@ -502,6 +538,7 @@ int main (void) {
   test_symlink_switch();
   test_pin_release();
   test_share_kept();
+  test_close_finalizers();
   test_settled_chmod();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

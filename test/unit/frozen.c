@@ -19,6 +19,9 @@
 /* Each write: the frozen table is at index 1 of the called function. */
 static int w_setfield (lua_State *L) { lua_pushinteger(L, 1); lua_setfield(L, 1, "a"); return 0; }
 static int w_settable (lua_State *L) { lua_pushstring(L, "k"); lua_pushinteger(L, 1); lua_settable(L, 1); return 0; }
+/* the same on a key the table has (the fast path of a present key) */
+static int w_setfield_old (lua_State *L) { lua_pushinteger(L, 1); lua_setfield(L, 1, "list"); return 0; }
+static int w_settable_old (lua_State *L) { lua_pushstring(L, "list"); lua_pushinteger(L, 1); lua_settable(L, 1); return 0; }
 static int w_seti (lua_State *L) { lua_pushinteger(L, 1); lua_seti(L, 1, 1); return 0; }
 static int w_rawset (lua_State *L) { lua_pushstring(L, "k"); lua_pushinteger(L, 1); lua_rawset(L, 1); return 0; }
 static int w_rawseti (lua_State *L) { lua_pushinteger(L, 1); lua_rawseti(L, 1, 7); return 0; }
@@ -26,6 +29,15 @@ static int w_rawsetp (lua_State *L) { lua_pushinteger(L, 1); lua_rawsetp(L, 1, &
 static int w_setmt (lua_State *L) { lua_newtable(L); lua_setmetatable(L, 1); return 0; }
 static int w_unsetmt (lua_State *L) { lua_pushnil(L); lua_setmetatable(L, 1); return 0; }
 static int w_setglobal (lua_State *L) { lua_pushinteger(L, 1); lua_setglobal(L, "anything"); return 0; }
+/* on a thread at its base level, where no function runs: no position */
+static int w_basethread (lua_State *L) {
+  lua_State *L1 = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, L1, 1);
+  lua_pushinteger(L1, 1);
+  lua_rawseti(L1, 1, 7);  /* raises in L1, which passes it to L */
+  return 0;
+}
 static int do_freeze (lua_State *L) { lua_freeze(L, 1); return 0; }
 static int do_thaw (lua_State *L) { lua_thaw(L, 1); return 0; }
 
@@ -70,10 +82,16 @@ int main (void) {
   T_EQS(call(L, w_setmt), "attempt to modify a frozen table");
   T_EQS(call(L, w_unsetmt), "attempt to modify a frozen table");
   T_OK(call(L, w_setglobal) == NULL);  /* the globals are not frozen */
+  T_EQS(call(L, w_basethread), "attempt to modify a frozen table");
+  T_EQS(call(L, w_setfield_old), "attempt to modify a frozen table");
+  T_EQS(call(L, w_settable_old), "attempt to modify a frozen table");
+  T_EQI(lua_getfield(L, 1, "list"), LUA_TTABLE);  /* the writes changed nothing */
+  lua_pop(L, 1);
   T_EQS(call(L, do_freeze), "table is already frozen");
   lua_getfield(L, 1, "list");
   lua_replace(L, 1);  /* a frozen table that is not a root */
   T_EQS(call(L, do_thaw), "table is not the root of a frozen graph");
+  T_EQS(call(L, w_seti), "attempt to modify a frozen table");  /* list[1] is there */
   T_EQS(call(L, w_rawseti), "attempt to modify a frozen table");
   T_OK(luaL_dostring(L, "return 1 + 1") == LUA_OK && lua_tointeger(L, -1) == 2);
   lua_pop(L, 1);
