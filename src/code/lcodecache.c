@@ -4,7 +4,10 @@
 ** loads push a closure over the shared prototype tree (lsproto.c).
 **
 ** Key: the file's canonical path and the name it was loaded by (chunk names
-** stay exactly as stock). A hit checks the file's identity (device, inode,
+** stay exactly as stock). A name resolves to one path at a time (symlinks
+** and the working folder are the process's), so a load that finds its name
+** now resolving elsewhere, or nowhere, drops that name's other entries: the
+** code of a release a deploy switched away from, of a deleted file. A hit checks the file's identity (device, inode,
 ** size, mtime, ctime) unless the process mode is 'trust'. One thread parses
 ** a missing file while the others wait for it. A failed parse is not cached
 ** and its error is stock Lua's own, as the parse is stock luaL_loadfilex.
@@ -46,12 +49,15 @@ typedef struct Entry {
   Version *v;  /* one reference */
   size_t hash;  /* of 'path' */
   struct Entry *next;  /* in its bucket */
+  size_t nhash;  /* of 'name' */
+  struct Entry *nnext;  /* in its bucket of 'bynames' */
 } Entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t parsed = PTHREAD_COND_INITIALIZER;
 static Entry **buckets;  /* chained hash table on the path */
-static size_t nbuckets, nentries;  /* nbuckets: 0 or a power of 2 */
+static Entry **bynames;  /* the same entries, on the name */
+static size_t nbuckets, nentries;  /* of each; nbuckets: 0 or a power of 2 */
 static size_t hits, misses;
 
 
@@ -152,22 +158,33 @@ static Entry *find (const char *path, const char *name) {
 static int link_entry (Entry *e) {
   if (nentries >= nbuckets) {  /* keep chains short */
     size_t n = nbuckets ? 2 * nbuckets : 64;
-    Entry **b = calloc(n, sizeof(Entry *));
-    if (b == NULL) return 0;
+    Entry **b = calloc(n, sizeof(Entry *)), **bn = calloc(n, sizeof(Entry *));
+    if (b == NULL || bn == NULL) {
+      free(b);
+      free(bn);
+      return 0;
+    }
     for (size_t i = 0; i < nbuckets; i++) {
       for (Entry *x = buckets[i], *next; x != NULL; x = next) {
         next = x->next;
         x->next = b[x->hash & (n - 1)];
         b[x->hash & (n - 1)] = x;
+        x->nnext = bn[x->nhash & (n - 1)];
+        bn[x->nhash & (n - 1)] = x;
       }
     }
     free(buckets);
+    free(bynames);
     buckets = b;
+    bynames = bn;
     nbuckets = n;
   }
   e->hash = hashpath(e->path);
   e->next = buckets[e->hash & (nbuckets - 1)];
   buckets[e->hash & (nbuckets - 1)] = e;
+  e->nhash = hashpath(e->name);
+  e->nnext = bynames[e->nhash & (nbuckets - 1)];
+  bynames[e->nhash & (nbuckets - 1)] = e;
   nentries++;
   return 1;
 }
@@ -177,6 +194,9 @@ static void unlink_entry (Entry *e) {
   Entry **p = &buckets[e->hash & (nbuckets - 1)];
   while (*p != e) p = &(*p)->next;
   *p = e->next;
+  p = &bynames[e->nhash & (nbuckets - 1)];
+  while (*p != e) p = &(*p)->nnext;
+  *p = e->nnext;
   nentries--;
 }
 
@@ -189,6 +209,23 @@ static void drop (Entry *e) {
   free(e->path);
   free(e->name);
   free(e);
+}
+
+
+/*
+** Drop the ready entries of 'name' but for those of 'path' (all of them
+** if NULL): the name resolves to 'path' now (under 'lock').
+*/
+static void supersede (const char *name, const char *path) {
+  if (nbuckets > 0) {
+    size_t h = hashpath(name);
+    for (Entry *e = bynames[h & (nbuckets - 1)], *next; e != NULL; e = next) {
+      next = e->nnext;
+      if (e->nhash == h && !e->loading && strcmp(e->name, name) == 0 &&
+          (path == NULL || strcmp(e->path, path) != 0))
+        drop(e);
+    }
+  }
 }
 
 
@@ -324,6 +361,9 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   path = realpath(filename, NULL);
   if (path == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
     free(path);
+    pthread_mutex_lock(&lock);
+    supersede(filename, NULL);  /* the name leads to no file now */
+    pthread_mutex_unlock(&lock);
     return load(L, filename, mode);  /* stock Lua gives the error */
   }
   pthread_mutex_lock(&lock);
@@ -345,6 +385,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
     return pushversion(L, v);
   }
   if (e != NULL) drop(e);  /* the file changed */
+  supersede(filename, path);  /* the name led elsewhere before */
   if (vmode == SHOAL_CACHE_EXIST) {
     pthread_mutex_unlock(&lock);
     free(path);

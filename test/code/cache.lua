@@ -171,6 +171,37 @@ do
   T.eq(s3.misses + s3.hits, s2.misses + s2.hits, "/dev/null: the cache is not used")
 end
 
+T.section "names that lead elsewhere"
+do
+  -- a deploy switches 'current' from one release to the next: the old
+  -- release's entry goes with the first load under the name
+  local r1, r2, cur = dir .. "/rel1", dir .. "/rel2", dir .. "/current"
+  assert(os.execute("mkdir " .. r1 .. " " .. r2))
+  write(r1 .. "/m.lua", "return 'release 1'")
+  write(r2 .. "/m.lua", "return 'release 2'")
+  assert(os.execute("ln -s " .. r1 .. " " .. cur))
+  local name = cur .. "/m.lua"
+  local s0 = stats()
+  T.eq(dofile(name), "release 1", "release 1")
+  T.eq(stats().entries, s0.entries + 1, "its entry")
+  assert(os.execute("ln -sfn " .. r2 .. " " .. cur))
+  T.eq(dofile(name), "release 2", "after the switch, release 2")
+  T.eq(stats().entries, s0.entries + 1, "release 1's entry dropped")
+  local h = stats().hits
+  T.eq(dofile(name), "release 2", "again")
+  T.eq(stats().hits, h + 1, "a hit")
+  -- release 1's file under its own name: an entry of its own, left alone
+  T.eq(dofile(r1 .. "/m.lua"), "release 1", "release 1 by its own name")
+  T.eq(dofile(name), "release 2", "and the switched name")
+  T.eq(stats().entries, s0.entries + 2, "two names, two entries")
+  -- a deleted file: the next load under its name drops its entry
+  os.remove(r2 .. "/m.lua")
+  T.err({pattern = "^cannot open " .. name:gsub("%p", "%%%0")}, dofile, "deleted: stock's error", name)
+  T.eq(stats().entries, s0.entries + 1, "deleted: its entry dropped")
+  T.eq(dofile(r1 .. "/m.lua"), "release 1", "the other name still cached")
+  T.eq(stats().entries, s0.entries + 1, "(still one entry)")
+end
+
 T.section "strings"
 do
   -- a VM's own strings that merely look like the constants (same lengths,
