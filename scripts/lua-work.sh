@@ -9,6 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$root/lua/work
 pdir=$root/lua/patches
 g() { git -C "$work" -c user.name=shoal -c user.email=shoal@localhost "$@"; }
+# patches DIR: lua/work's commits after 'pristine' as patch files in DIR,
+# exactly as 'export' writes them (so an unpack can compare them)
+patches() { g format-patch -q --no-signature --zero-commit --no-stat -o "$1" pristine..HEAD; }
 
 case "${1:-}" in
 unpack)
@@ -21,7 +24,7 @@ unpack)
   # commits differ from the series is moved aside, not deleted
   if [ -d "$work/.git" ]; then
     tmp=$(mktemp -d)
-    if ! g format-patch -q --no-signature --zero-commit --no-stat -o "$tmp" pristine..HEAD 2>/dev/null ||
+    if ! patches "$tmp" 2>/dev/null ||
        [ "$(cd "$tmp" && ls)" != "$(grep -v -e '^#' -e '^[[:space:]]*$' "$pdir/series")" ] ||
        ! (cd "$tmp" && for f in *.patch; do [ -e "$f" ] || continue; cmp -s "$f" "$pdir/$f" || exit 1; done); then
       old=$work.$(date +%Y%m%d-%H%M%S)
@@ -47,7 +50,7 @@ export)
     exit 1
   fi
   tmp=$(mktemp -d)
-  g format-patch -q --no-signature --zero-commit --no-stat -o "$tmp" pristine..HEAD
+  patches "$tmp"
   rm -f "$pdir"/*.patch
   : > "$pdir/series"
   for f in "$tmp"/*.patch; do
