@@ -59,6 +59,9 @@ for t in "$O"/test/stock/* "$O"/test/shoal/*; do
   b=$(basename "$(dirname "$t")")/$(basename "$t")
   group "$b" "$log/unit-${b//\//-}.log" "${vg[@]}" "$t"
 done
+# the code cache's tests that need the process mode 'trust'
+group "shoal/codecache (trust)" "$log/unit-shoal-codecache-trust.log" \
+  env SHOAL_CODECACHE=trust "${vg[@]}" "$O/test/shoal/codecache" trust
 
 echo "fetching Lua, applying the patch series"
 group "fetch" "$log/fetch.log" test/fetch/test-fetch.sh "$LUA_TGZ"

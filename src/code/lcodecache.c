@@ -11,6 +11,9 @@
 ** size, mtime, ctime) unless the process mode is 'trust'. One thread parses
 ** a missing file while the others wait for it. A failed parse is not cached
 ** and its error is stock Lua's own, as the parse is stock luaL_loadfilex.
+** Nor is a parse that a reload or clear dropped while it ran: it may have
+** read the file before the change the reload is for (and in mode 'trust'
+** nothing else would ever notice).
 */
 
 #define LUA_CORE
@@ -42,6 +45,7 @@ typedef struct Entry {
   char *path;  /* canonical path */
   char *name;  /* file name as given to luaL_loadfilex */
   int loading;  /* a thread is parsing it; 'v' not yet set */
+  int stale;  /* dropped while parsed: its version is not to be cached */
   int binary;  /* a precompiled chunk */
   struct stat id;  /* identity when parsed */
   int racy;  /* changed too recently for 'id' to tell all changes */
@@ -410,13 +414,16 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   if (e->racy) e->sum = checksum(path);  /* before the parse reads it */
   status = parse(filename, path, &st, mode, &v, &e->binary, &msg);
   pthread_mutex_lock(&lock);
-  if (v != NULL) {
+  if (v != NULL && !e->stale) {
     e->v = v;
     e->loading = 0;
     shoalP_setcached(v, 1);
     shoalP_ref(v);  /* one for the entry, one for L */
   }
-  else {  /* not cached: errors are not, nor code that could not be shared */
+  else {  /* not cached: errors are not, nor code that could not be shared,
+             nor a dropped parse (this load, older than the drop, runs it;
+             those waiting parse again) */
+    if (v != NULL) shoalP_setcached(v, 2);  /* retired at once */
     unlink_entry(e);
     free(e->path);
     free(e->name);
@@ -443,15 +450,19 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
 ** =======================================================
 */
 
-/* Drop every ready entry of 'path' (every one if NULL); how many. */
+/*
+** Drop every entry of 'path' (every one if NULL); how many. An entry
+** being parsed goes when its parse ends (see 'stale').
+*/
 static lua_Integer dropall (const char *path) {
   lua_Integer n = 0;
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < nbuckets; i++) {
     for (Entry *e = buckets[i], *next; e != NULL; e = next) {
       next = e->next;
-      if (!e->loading && (path == NULL || strcmp(e->path, path) == 0)) {
-        drop(e);
+      if (!e->stale && (path == NULL || strcmp(e->path, path) == 0)) {
+        if (e->loading) e->stale = 1;
+        else drop(e);
         n++;
       }
     }
