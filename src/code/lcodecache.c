@@ -422,7 +422,7 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
   }
   else {  /* not cached: errors are not, nor code that could not be shared,
              nor a dropped parse (this load, older than the drop, runs it;
-             those waiting parse again) */
+             those waiting find no entry and start over) */
     if (v != NULL) shoalP_setcached(v, 2);  /* retired at once */
     unlink_entry(e);
     free(e->path);

@@ -3,7 +3,8 @@
 ** Shared code across VMs and threads: the code cache (one parse per file,
 ** however many threads load it at once), lua_sharefunction and
 ** lua_clonefunction, string identity between shared constants and strings
-** a VM makes at run time, and the freeing of old versions.
+** a VM makes at run time, and the freeing of old versions. Run with the
+** argument "trust" (and SHOAL_CODECACHE=trust), the tests of that mode.
 */
 
 #include <dirent.h>
