@@ -554,7 +554,7 @@ static void writebig (const char *path) {  /* long enough to parse a while */
   T_OK(f != NULL);
   if (f == NULL) return;
   fputs("local t = {}\n", f);
-  for (int i = 0; i < 200000; i++) fputs("t[#t + 1] = 1\n", f);
+  for (int i = 0; i < 500000; i++) fputs("t[#t + 1] = 1\n", f);
   fputs("return 'old'\n", f);
   fclose(f);
 }
