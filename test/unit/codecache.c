@@ -505,13 +505,18 @@ static void test_close_finalizers (void) {
 */
 static char settled[256];
 
+/* Wait until 'path' has settled: its last change 2 s old (RACYSECS). */
+static void settle (const char *path) {
+  struct stat st;
+  T_EQI(stat(path, &st), 0);
+  while (time(NULL) - st.st_ctim.tv_sec < 2) usleep(50000);
+}
+
 static void test_settled_chmod (void) {
   char code[512];
-  struct stat st;
   lua_State *L = newvm();
   lua_Integer misses;
-  T_EQI(stat(settled, &st), 0);
-  while (time(NULL) - st.st_ctim.tv_sec < 2) usleep(50000);
+  settle(settled);
   snprintf(code, sizeof code, "return dofile('%s')", settled);
   T_EQI(run(L, code), 5);  /* parsed: the entry is not racy */
   misses = cachestat(L, "misses");
@@ -528,8 +533,8 @@ static void test_settled_chmod (void) {
 ** A reload or clear while another thread parses the file, in mode 'trust'
 ** (hits never look at the file again): the parse may have read the file
 ** before the change the reload is for, so it must not be cached. The
-** file is replaced by a rename, as deploys do, once the parse has opened
-** it (seen in /proc/self/fd): the parse keeps reading the old one. The
+** file is replaced by a rename, as deploys do, once the parse has read
+** from it (see 'isreading'): the parse keeps reading the old one. The
 ** files have settled, so no checksum opens them first (see 'isracy').
 ** 'drop' is the Lua that drops it, '%s' the file's path.
 */
@@ -625,7 +630,6 @@ static void test_drop_parsing (const char *path, const char *drop) {
 /* The tests that need the process mode 'trust' (SHOAL_CODECACHE=trust). */
 static void trustmain (void) {
   char real[PATH_MAX], big1[PATH_MAX + 16], big2[PATH_MAX + 16];
-  struct stat st;
   lua_State *L = newvm();
   T_EQI(run(L, "return require('shoal.cache').stats().process_mode == "
                "'trust' and 1 or 0"), 1);
@@ -635,22 +639,14 @@ static void trustmain (void) {
   snprintf(big2, sizeof big2, "%s/big2.lua", real);
   writebig(big1);
   writebig(big2);
-  T_EQI(stat(big2, &st), 0);
-  while (time(NULL) - st.st_ctim.tv_sec < 2) usleep(50000);  /* settled */
+  settle(big2);  /* and big1, written before */
   test_drop_parsing(big1, "return require('shoal.cache').reload('%s')");
   test_drop_parsing(big2, "return require('shoal.cache').clear()");
 }
 
 
-int main (int argc, char **argv) {
-  if (mkdtemp(dir) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  if (argc > 1 && strcmp(argv[1], "trust") == 0) {
-    trustmain();
-    goto done;
-  }
+/* The tests in the default process mode. */
+static void onmain (void) {
   snprintf(settled, sizeof settled, "%s/settled.lua", dir);
   t_writefile(settled, "return 5");  /* settles while the others run */
   test_threads();
@@ -665,8 +661,17 @@ int main (int argc, char **argv) {
   test_share_kept();
   test_close_finalizers();
   test_settled_chmod();
- done: ;
+}
+
+
+int main (int argc, char **argv) {
   char cmd[300];
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  if (argc > 1 && strcmp(argv[1], "trust") == 0) trustmain();
+  else onmain();
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) printf("# could not remove %s\n", dir);
   return t_done();
