@@ -85,6 +85,7 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
   unsigned int used;  /* blocks out (owner's view: remote frees not yet taken) */
   int cls;  /* size class; EMPTY while empty and cached; MIXED */
   int listed;  /* on its class's 'partial' list */
+  atomic_uint nshrunk;  /* its blocks in the heap's 'shrunk' (see 'noteshrunk') */
   struct ShoalHeap *heap;
   _Atomic(void *) remote;  /* blocks freed by other threads */
   struct Slab *next, *prev;  /* in its class's list of slabs with room */
@@ -150,7 +151,7 @@ struct ShoalHeap {
   pthread_mutex_t largelock;  /* guards 'large', 'shrunk' and 'cache' */
   AddrMap large;  /* live large blocks, and their mappings' sizes */
   AddrMap shrunk;  /* blocks shrunk remotely, and their real sizes */
-  atomic_size_t nshrunk;  /* shrunk.n, read without the lock */
+  atomic_size_t nshrunk;  /* mappings in 'shrunk' (see 'noteshrunk') */
   Mapping cache[NCACHED];  /* freed large mappings kept a while */
   int ncached;
   atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
@@ -890,18 +891,35 @@ static void blockfree (ShoalHeap *h, void *b, size_t n) {
 
 
 /*
+** A block of real size 'real' entered (+1) or left (-1) 'shrunk', under
+** 'largelock'. Lua holds it as a small block. Counted in its slab, so
+** that only frees and resizes of that slab's blocks take the slow path;
+** a mapping (a large block shrunk small) has no slab that Lua's frees
+** could look at, so while one lives every small free takes the slow path.
+*/
+static void noteshrunk (ShoalHeap *h, void *b, size_t real, int delta) {
+  if (real > MAXSMALL)
+    atomic_fetch_add_explicit(&h->nshrunk, (size_t)delta, relaxed);
+  else
+    atomic_fetch_add_explicit(&slabof(b)->nshrunk, (unsigned)delta, relaxed);
+}
+
+/* May the small block 'b' be in 'shrunk'? (Then the slow path sees to it.) */
+#define mayshrunk(h,b) \
+  (atomic_load_explicit(&(h)->nshrunk, relaxed) != 0 || \
+   atomic_load_explicit(&slabof(b)->nshrunk, relaxed) != 0)
+
+/*
 ** The size of block 'b', which Lua says is 'n' bytes: more if it was shrunk
 ** remotely (see 'shoal_shrinkremote'); with 'take', it leaves 'shrunk'.
+** Only blocks Lua holds as small are ever in 'shrunk'.
 */
 static size_t realsize (ShoalHeap *h, void *b, size_t n, int take) {
   size_t real;
-  if (atomic_load_explicit(&h->nshrunk, relaxed) == 0) return n;
+  if (n > MAXSMALL || !mayshrunk(h, b)) return n;
   pthread_mutex_lock(&h->largelock);
   if (!take) real = mapget(&h->shrunk, b);
-  else {
-    real = maptake(&h->shrunk, b);
-    atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
-  }
+  else if ((real = maptake(&h->shrunk, b)) != 0) noteshrunk(h, b, real, -1);
   pthread_mutex_unlock(&h->largelock);
   return real ? real : n;
 }
@@ -980,7 +998,8 @@ static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
                                      size_t nsize) {
   int oc = classof(osize), nc = classof(nsize);
   void *b;
-  if (oc == nc) b = ptr;  /* same block will do */
+  if (mayshrunk(h, ptr)) return allocslow(h, ptr, osize, nsize);
+  else if (oc == nc) b = ptr;  /* same block will do */
   else if ((b = fastnew(h, nc)) != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
     smallfree(h, ptr, oc);
@@ -1002,10 +1021,9 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
       return b;
     }
   }
-  else if (l_unlikely(atomic_load_explicit(&h->nshrunk, relaxed) > 0))
-    ;  /* some blocks are larger than Lua says: the slow path sees */
   else if (nsize == 0) {
-    if (osize <= MAXSMALL && fastfree(h, ptr, classof(osize))) {
+    if (osize <= MAXSMALL && !mayshrunk(h, ptr) &&
+        fastfree(h, ptr, classof(osize))) {
       countfree(h, osize);
       return NULL;
     }
@@ -1043,9 +1061,10 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 ** large one gives its tail pages back (shrunk small, it stays a mapping,
 ** noted in 'shrunk'); a small one that keeps its class needs nothing; a
 ** small one of another class keeps its size, noted in 'shrunk'. Until a
-** block so noted is freed or resized the owner's frees and resizes take
-** the slow path. A growth is refused (NULL) and changes nothing; a shrink
-** to 0 is a free.
+** block so noted is freed or resized the owner's frees and resizes of the
+** blocks of its slab take the slow path (of every small block, for a
+** mapping: see 'noteshrunk'). A growth is refused (NULL) and changes
+** nothing; a shrink to 0 is a free.
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {
@@ -1058,15 +1077,18 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
   }
   pthread_mutex_lock(&h->largelock);
   if ((bsize = maptake(&h->shrunk, ptr)) == 0) bsize = osize;
+  else noteshrunk(h, ptr, bsize, -1);
   large = (bsize > MAXSMALL);  /* a mapping: its tail pages go back */
   if (!(large && nsize > MAXSMALL) &&
-      !(!large && classof(bsize) == classof(nsize)) &&
-      !mapput(&h->shrunk, ptr, bsize)) {
-    /* no memory to note it down: keep Lua's view as it was */
-    pthread_mutex_unlock(&h->largelock);
-    return NULL;
+      !(!large && classof(bsize) == classof(nsize))) {
+    if (!mapput(&h->shrunk, ptr, bsize)) {
+      /* no memory to note it down (a block just taken out always finds
+         its slot): keep Lua's view as it was */
+      pthread_mutex_unlock(&h->largelock);
+      return NULL;
+    }
+    noteshrunk(h, ptr, bsize, 1);
   }
-  atomic_store_explicit(&h->nshrunk, h->shrunk.n, relaxed);
   pthread_mutex_unlock(&h->largelock);
   if (large)  /* tail pages back, in place; a mapping still ('shrunk') */
     largeresize(h, ptr, nsize, 0);
