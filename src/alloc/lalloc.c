@@ -79,6 +79,8 @@ static void makeclasses (void) {
 #define classof(n)	(sizeclass[((n) - 1) / STEP])	/* n in 1..MAXSMALL */
 #define blocksize(c)	((size_t)classsize[c])
 
+#define NLISTED	2	/* blocks in 'shrunk' a slab or a heap lists */
+
 typedef struct Slab {  /* what the fast paths touch comes first: one line */
   void *free;  /* blocks freed by the owner */
   char *bump, *end;  /* space never handed out */
@@ -91,6 +93,8 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
   struct Slab *next, *prev;  /* in its class's list of slabs with room */
   struct Slab *allnext;  /* in the heap's list of all its slabs */
   long emptiedat;  /* when it went empty, in ms (see 'purge') */
+  atomic_uint nunlisted;  /* of 'nshrunk', those not in 'shrunkat' */
+  _Atomic(void *) shrunkat[NLISTED];  /* the others (NULL: free) */
 } Slab;
 
 #define EMPTY		(-1)
@@ -151,7 +155,9 @@ struct ShoalHeap {
   pthread_mutex_t largelock;  /* guards 'large', 'shrunk' and 'cache' */
   AddrMap large;  /* live large blocks, and their mappings' sizes */
   AddrMap shrunk;  /* blocks shrunk remotely, and their real sizes */
-  atomic_size_t nshrunk;  /* mappings in 'shrunk' (see 'noteshrunk') */
+  atomic_uint nmaps;  /* mappings in 'shrunk' (see 'noteshrunk') */
+  atomic_uint nunlisted;  /* those of them not in 'shrunkmap' */
+  _Atomic(void *) shrunkmap[NLISTED];  /* the others (NULL: free) */
   Mapping cache[NCACHED];  /* freed large mappings kept a while */
   int ncached;
   atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
@@ -893,21 +899,58 @@ static void blockfree (ShoalHeap *h, void *b, size_t n) {
 /*
 ** A block of real size 'real' entered (+1) or left (-1) 'shrunk', under
 ** 'largelock'. Lua holds it as a small block. Counted in its slab, so
-** that only frees and resizes of that slab's blocks take the slow path;
-** a mapping (a large block shrunk small) has no slab that Lua's frees
-** could look at, so while one lives every small free takes the slow path.
+** that only frees and resizes of that slab's blocks may take the slow
+** path; a mapping (a large block shrunk small) has no slab, and is
+** counted in the heap. Either keeps NLISTED such blocks in a list that
+** the fast paths search, so that only those blocks take the slow path;
+** while one did not fit in the list, all of the slab's (the heap's
+** small blocks, for a mapping) do.
 */
-static void noteshrunk (ShoalHeap *h, void *b, size_t real, int delta) {
-  if (real > MAXSMALL)
-    atomic_fetch_add_explicit(&h->nshrunk, (size_t)delta, relaxed);
-  else
-    atomic_fetch_add_explicit(&slabof(b)->nshrunk, (unsigned)delta, relaxed);
+static void note (atomic_uint *n, atomic_uint *unlisted, _Atomic(void *) *at,
+                  void *b, int delta) {
+  void *from = (delta > 0) ? NULL : b, *to = (delta > 0) ? b : NULL;
+  int i;
+  for (i = 0; i < NLISTED; i++)
+    if (atomic_load_explicit(&at[i], relaxed) == from) break;
+  if (i < NLISTED) atomic_store_explicit(&at[i], to, relaxed);
+  else atomic_fetch_add_explicit(unlisted, (unsigned)delta, relaxed);
+  atomic_fetch_add_explicit(n, (unsigned)delta, relaxed);
 }
 
-/* May the small block 'b' be in 'shrunk'? (Then the slow path sees to it.) */
-#define mayshrunk(h,b) \
-  (atomic_load_explicit(&(h)->nshrunk, relaxed) != 0 || \
-   atomic_load_explicit(&slabof(b)->nshrunk, relaxed) != 0)
+static void noteshrunk (ShoalHeap *h, void *b, size_t real, int delta) {
+  Slab *s;
+  if (real > MAXSMALL)
+    note(&h->nmaps, &h->nunlisted, h->shrunkmap, b, delta);
+  else {
+    s = slabof(b);
+    note(&s->nshrunk, &s->nunlisted, s->shrunkat, b, delta);
+  }
+}
+
+/* Is 'b' maybe one of the blocks of 'at' and 'unlisted'? */
+static inline int listed (atomic_uint *unlisted, _Atomic(void *) *at,
+                          void *b) {
+  if (atomic_load_explicit(unlisted, relaxed) != 0) return 1;
+  for (int i = 0; i < NLISTED; i++)
+    if (atomic_load_explicit(&at[i], relaxed) == b) return 1;
+  return 0;
+}
+
+/*
+** May the block 'b', held as small by Lua, be in 'shrunk'? (Then the slow
+** path sees to it.) Mappings first: they have no slab header to read. A
+** mapping starts a page; few blocks of slabs do.
+*/
+static inline int mayshrunk (ShoalHeap *h, void *b) {
+  Slab *s;
+  if (l_unlikely(atomic_load_explicit(&h->nmaps, relaxed) != 0) &&
+      ((uintptr_t)b & (PAGE - 1)) == 0 &&
+      listed(&h->nunlisted, h->shrunkmap, b))
+    return 1;
+  s = slabof(b);
+  return l_unlikely(atomic_load_explicit(&s->nshrunk, relaxed) != 0) &&
+         listed(&s->nunlisted, s->shrunkat, b);
+}
 
 /*
 ** The size of block 'b', which Lua says is 'n' bytes: more if it was shrunk
@@ -1062,9 +1105,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 ** noted in 'shrunk'); a small one that keeps its class needs nothing; a
 ** small one of another class keeps its size, noted in 'shrunk'. Until a
 ** block so noted is freed or resized the owner's frees and resizes of the
-** blocks of its slab take the slow path (of every small block, for a
-** mapping: see 'noteshrunk'). A growth is refused (NULL) and changes
-** nothing; a shrink to 0 is a free.
+** blocks of its slab take the slow path (see 'noteshrunk'). A growth is
+** refused (NULL) and changes nothing; a shrink to 0 is a free.
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {

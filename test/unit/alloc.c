@@ -1453,6 +1453,66 @@ static void test_shrinkfree (void) {
 }
 
 
+/*
+** Many large blocks shrunk small by another thread at once, more than the
+** heap keeps track of for its fast paths (see 'noteshrunk'): while they
+** live, the owner's frees of small blocks in slabs still go right, and each
+** mapping, freed or resized at Lua's new size, goes as what it is.
+*/
+#define NMAPS		10
+#define NSMALLS		300
+
+static void *shrinkmaps (void *arg) {
+  void **job = arg;
+  for (int i = 0; i < NMAPS; i++)
+    if (shoal_shrinkremote(job[0], job[1 + i], 100000, 50) != job[1 + i])
+      job[NMAPS + 1] = NULL;
+  return NULL;
+}
+
+static void test_shrinkmaps (void) {
+  ShoalHeap *h = shoal_heapnew();
+  void *job[NMAPS + 2];
+  unsigned char *small[NSMALLS];
+  pthread_t th;
+  shoal_MemStats st;
+  int bad = 0;
+  job[0] = h;
+  job[NMAPS + 1] = h;  /* NULL if a shrink did not stay in place */
+  for (int i = 0; i < NMAPS; i++) {
+    job[1 + i] = shoal_alloc(h, NULL, 0, 100000);
+    fill(job[1 + i], 100000, (unsigned char)i);
+  }
+  for (int i = 0; i < NSMALLS; i++) {
+    small[i] = shoal_alloc(h, NULL, 0, 16 + (size_t)i % 200);
+    fill(small[i], 16 + (size_t)i % 200, (unsigned char)(i + 100));
+  }
+  T_EQI(pthread_create(&th, NULL, shrinkmaps, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  T_OK(job[NMAPS + 1] != NULL);
+  /* mappings go, in turn, as fewer and fewer remain; small blocks with them */
+  for (int i = 0; i < NMAPS; i++) {
+    unsigned char *p = job[1 + i];
+    if (!intact(p, 50, (unsigned char)i)) bad++;
+    if (i % 2 == 0) {  /* resized at Lua's size: to another small block */
+      p = shoal_alloc(h, p, 50, 60);
+      if (p == NULL || !intact(p, 50, (unsigned char)i)) bad++;
+      if (p != NULL) shoal_alloc(h, p, 60, 0);
+    }
+    else shoal_alloc(h, p, 50, 0);
+    for (int k = i; k < NSMALLS; k += NMAPS) {
+      if (!intact(small[k], 16 + (size_t)k % 200, (unsigned char)(k + 100)))
+        bad++;
+      shoal_alloc(h, small[k], 16 + (size_t)k % 200, 0);
+    }
+  }
+  T_EQI(bad, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+}
+
+
 int main (void) {
   test_processstats();  /* first: the process's peak is still low */
   test_random();
@@ -1484,5 +1544,6 @@ int main (void) {
   test_keepempty();
   test_sparerest();
   test_shrinkfree();
+  test_shrinkmaps();
   return t_done();
 }
