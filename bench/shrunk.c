@@ -65,7 +65,7 @@ int main (int argc, char **argv) {
   char *end;
   long n = (argc > 4) ? strtol(argv[2], &end, 10) : -1;
   int shrink;
-  if (argc < 5 || *end != '\0' || n < 0 || n > 1000 ||
+  if (argc < 5 || *end != '\0' || end == argv[2] || n < 0 || n > 1000 ||
       (strcmp(argv[1], "shrink") != 0 && strcmp(argv[1], "keep") != 0) ||
       (strcmp(argv[3], "mixed") != 0 && strcmp(argv[3], "class") != 0 &&
        strcmp(argv[3], "large") != 0)) {

@@ -70,7 +70,10 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** and shoal_defaultalloc(1) brings Shoal's back. shoal_freeremote frees a
 ** block of a heap from a thread that is not running its VM, and
 ** shoal_shrinkremote shrinks one (in place, never failing but for want of
-** memory to note it; a growth is refused with NULL).
+** memory to note it; a growth is refused with NULL). The owner must not
+** touch a block while another thread frees or shrinks it, and takes a
+** shrunk block back (at its new size) only through some synchronisation
+** with that thread (a join, a lock, a release/acquire pair).
 */
 typedef struct ShoalHeap ShoalHeap;
 

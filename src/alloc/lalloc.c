@@ -903,8 +903,8 @@ static void blockfree (ShoalHeap *h, void *b, size_t n) {
 ** path; a mapping (a large block shrunk small) has no slab, and is
 ** counted in the heap. Either keeps NLISTED such blocks in a list that
 ** the fast paths search, so that only those blocks take the slow path;
-** while one did not fit in the list, all of the slab's (the heap's
-** small blocks, for a mapping) do.
+** while one did not fit in the list, all of the slab's blocks do (for a
+** mapping, the heap's small blocks that start a page, as mappings do).
 */
 static void note (atomic_uint *n, atomic_uint *unlisted, _Atomic(void *) *at,
                   void *b, int delta) {
@@ -934,6 +934,45 @@ static inline int listed (atomic_uint *unlisted, _Atomic(void *) *at,
   for (int i = 0; i < NLISTED; i++)
     if (atomic_load_explicit(&at[i], relaxed) == b) return 1;
   return 0;
+}
+
+/* Does the set 'n', 'unlisted', 'at' match the 'count' entries of 'shrunk'? */
+static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
+                  _Atomic(void *) *at, unsigned count) {
+  unsigned inlist = 0;
+  for (int i = 0; i < NLISTED; i++) {
+    void *b = atomic_load_explicit(&at[i], relaxed);
+    if (b == NULL) continue;
+    if (mapget(&h->shrunk, b) == 0) return 0;  /* listed, not in 'shrunk' */
+    inlist++;
+  }
+  return atomic_load_explicit(n, relaxed) == count &&
+         atomic_load_explicit(unlisted, relaxed) + inlist == count;
+}
+
+/*
+** For tests, while no other thread shrinks: do the counts and lists of
+** every slab and of the heap match the entries of 'shrunk'?
+*/
+int shoalA_shrunkexact (ShoalHeap *h) {
+  int ok = 1;
+  unsigned maps = 0;
+  pthread_mutex_lock(&h->largelock);
+  for (size_t i = 0; i < h->shrunk.cap; i++)
+    if (h->shrunk.slot[i].base != NULL && h->shrunk.slot[i].size > MAXSMALL)
+      maps++;
+  ok = exact(h, &h->nmaps, &h->nunlisted, h->shrunkmap, maps);
+  for (Slab *s = h->all; s != NULL && ok; s = s->allnext) {
+    unsigned count = 0;
+    for (size_t i = 0; i < h->shrunk.cap; i++) {
+      char *b = h->shrunk.slot[i].base;
+      if (b != NULL && h->shrunk.slot[i].size <= MAXSMALL && slabof(b) == s)
+        count++;
+    }
+    ok = exact(h, &s->nshrunk, &s->nunlisted, s->shrunkat, count);
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return ok;
 }
 
 /*
@@ -1104,9 +1143,11 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 ** large one gives its tail pages back (shrunk small, it stays a mapping,
 ** noted in 'shrunk'); a small one that keeps its class needs nothing; a
 ** small one of another class keeps its size, noted in 'shrunk'. Until a
-** block so noted is freed or resized the owner's frees and resizes of the
-** blocks of its slab take the slow path (see 'noteshrunk'). A growth is
-** refused (NULL) and changes nothing; a shrink to 0 is a free.
+** block so noted is freed or resized the owner's frees and resizes of it
+** take the slow path (with all the blocks of its slab, or all small
+** blocks that start a page for a mapping, while more than NLISTED are
+** noted there: see 'noteshrunk'). A growth is refused (NULL) and changes nothing; a
+** shrink to 0 is a free.
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {

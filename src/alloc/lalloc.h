@@ -19,5 +19,8 @@ LUAI_FUNC void shoalA_closed (void *ownheap);
 /* after a full collection asked for: empty memory back to the OS */
 LUAI_FUNC void shoalA_trim (lua_State *L);
 LUAI_FUNC int shoalA_openlib (lua_State *L);
+/* for tests: do the heap's notes of remotely shrunk blocks add up? */
+struct ShoalHeap;
+LUAI_FUNC int shoalA_shrunkexact (struct ShoalHeap *h);
 
 #endif

@@ -25,6 +25,10 @@
 
 #include "t.h"
 
+/* lalloc.c, for tests: do a heap's notes of remotely shrunk blocks (counts
+   and lists per slab and per heap) match its table of them exactly? */
+extern int shoalA_shrunkexact (ShoalHeap *h);
+
 /* sanitizers and valgrind keep shadow memory of their own: RSS tells
    nothing there (valgrind preloads its 'vgpreload' libraries) */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -470,6 +474,7 @@ static void test_shrinkremote (void) {
     T_OK(intact(shrink[i].p, n[i], (unsigned char)i));
   }
   T_OK(shrink[NSHRINK - 1].r == NULL);  /* shrunk to 0: freed */
+  T_OK(shoalA_shrunkexact(shrinkheap));
   shoal_heapstats(shrinkheap, &st1);
   T_EQI(st.inuse - st1.inuse, (100 - 97) + (1000 - 40) + (200000 - 50000) +
                               (100000 - 100) + 0 + 64);
@@ -500,6 +505,7 @@ static void test_shrinkremote (void) {
   shoal_alloc(shrinkheap, shrink[0].p, 40, 0);
   T_OK(shoal_alloc(shrinkheap, NULL, 0, 1000) == shrink[0].p);
   shoal_alloc(shrinkheap, shrink[0].p, 1000, 0);
+  T_OK(shoalA_shrunkexact(shrinkheap));
   shoal_heapfree(shrinkheap);
 }
 
@@ -645,6 +651,7 @@ static void test_concurrent (void) {
   T_EQI(bad, 0);
   T_EQI(atomic_load(&remotebad), 0);
   T_OK(handed > 10000 && back > 100);  /* both sides had work */
+  T_OK(shoalA_shrunkexact(h));  /* some blocks shrunk remotely still out */
   for (int i = 0; i < NSLOTS; i++) {
     if (slot[i].p != NULL) {
       if (!intact(slot[i].p, slot[i].n, slot[i].tag)) bad = 6;
@@ -652,6 +659,7 @@ static void test_concurrent (void) {
     }
   }
   T_EQI(bad, 0);
+  T_OK(shoalA_shrunkexact(h));
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
   shoal_heapfree(h);
@@ -1490,6 +1498,7 @@ static void test_shrinkmaps (void) {
   T_EQI(pthread_create(&th, NULL, shrinkmaps, job), 0);
   T_EQI(pthread_join(th, NULL), 0);
   T_OK(job[NMAPS + 1] != NULL);
+  T_OK(shoalA_shrunkexact(h));
   /* mappings go, in turn, as fewer and fewer remain; small blocks with them */
   for (int i = 0; i < NMAPS; i++) {
     unsigned char *p = job[1 + i];
@@ -1507,6 +1516,54 @@ static void test_shrinkmaps (void) {
     }
   }
   T_EQI(bad, 0);
+  T_OK(shoalA_shrunkexact(h));
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** Blocks shrunk twice by another thread, a mapping and a small block: the
+** second shrink keeps the first's real size, and the owner frees each at
+** Lua's last size as what it really is.
+*/
+static void *reshrink (void *arg) {
+  void **job = arg;
+  job[3] = shoal_shrinkremote(job[0], job[1], 100000, 100);
+  if (job[3] == job[1]) job[3] = shoal_shrinkremote(job[0], job[1], 100, 50);
+  job[4] = shoal_shrinkremote(job[0], job[2], 1000, 100);
+  if (job[4] == job[2]) job[4] = shoal_shrinkremote(job[0], job[2], 100, 50);
+  return NULL;
+}
+
+#define FILLERS		256	/* blocks of 1000 bytes: more than the first slabs hold */
+static void *filler[FILLERS];
+
+static void test_reshrink (void) {
+  ShoalHeap *h = shoal_heapnew();
+  void *job[5];
+  pthread_t th;
+  shoal_MemStats st;
+  for (int i = 0; i < FILLERS; i++)  /* the small block in a slab of its class */
+    filler[i] = shoal_alloc(h, NULL, 0, 1000);
+  job[0] = h;
+  job[1] = shoal_alloc(h, NULL, 0, 100000);
+  job[2] = shoal_alloc(h, NULL, 0, 1000);
+  fill(job[1], 100000, 1);
+  fill(job[2], 1000, 2);
+  T_EQI(pthread_create(&th, NULL, reshrink, job), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+  T_OK(job[3] == job[1] && job[4] == job[2]);  /* in place, both times */
+  T_OK(intact(job[1], 50, 1) && intact(job[2], 50, 2));
+  T_OK(shoalA_shrunkexact(h));
+  shoal_alloc(h, job[1], 50, 0);
+  shoal_alloc(h, job[2], 50, 0);
+  T_OK(shoalA_shrunkexact(h));
+  /* the small block went back to its own class: the next 1000 reuse it */
+  T_OK(shoal_alloc(h, NULL, 0, 1000) == job[2]);
+  shoal_alloc(h, job[2], 1000, 0);
+  for (int i = 0; i < FILLERS; i++) shoal_alloc(h, filler[i], 1000, 0);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
   shoal_heapfree(h);
@@ -1545,5 +1602,6 @@ int main (void) {
   test_sparerest();
   test_shrinkfree();
   test_shrinkmaps();
+  test_reshrink();
   return t_done();
 }
