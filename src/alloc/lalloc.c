@@ -1146,8 +1146,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 ** block so noted is freed or resized the owner's frees and resizes of it
 ** take the slow path (with all the blocks of its slab, or all small
 ** blocks that start a page for a mapping, while more than NLISTED are
-** noted there: see 'noteshrunk'). A growth is refused (NULL) and changes nothing; a
-** shrink to 0 is a free.
+** noted there: see 'noteshrunk'). A growth is refused (NULL) and changes
+** nothing; a shrink to 0 is a free.
 */
 LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
                                   size_t nsize) {
