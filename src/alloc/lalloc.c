@@ -130,7 +130,12 @@ typedef struct Mapping {  /* a large block's, or a cached one */
   long freedat;  /* in ms, when cached */
 } Mapping;
 
-#define NCACHED		8	/* freed large mappings a heap keeps at most */
+/*
+** Freed large mappings a heap keeps at most: enough for the large blocks
+** one collection frees (a sweep frees a cycle's worth at once, then the
+** program takes them again one at a time).
+*/
+#define NCACHED		256
 
 typedef struct AddrMap {  /* block -> size: open addressing, linear probing */
   Mapping *slot;
@@ -158,8 +163,8 @@ struct ShoalHeap {
   atomic_uint nmaps;  /* mappings in 'shrunk' (see 'noteshrunk') */
   atomic_uint nunlisted;  /* those of them not in 'shrunkmap' */
   _Atomic(void *) shrunkmap[NLISTED];  /* the others (NULL: free) */
-  Mapping cache[NCACHED];  /* freed large mappings kept a while */
-  int ncached;
+  Mapping *cache;  /* freed large mappings kept a while (grown on demand) */
+  int ncached, cachecap;
   atomic_size_t cachebytes;  /* in 'cache' (read without the lock) */
   /* 'inuse' and 'hi' are written by the owner only (plain stores;
      atomic so that other threads may read them) */
@@ -734,19 +739,23 @@ static void expirecache (ShoalHeap *h, int all) {
 
 /*
 ** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
-** holds them, whole if at most a quarter larger, else its head, its tail
-** staying in the cache (pages already touched: no fault for them).
+** holds them, whole if of that size, else its head, the rest staying in
+** the cache (pages already touched: no fault for them; a block never
+** holds pages it does not need). With 'less', when none holds them, the
+** largest that does not, for the caller to grow.
 */
-static Mapping fromcache (ShoalHeap *h, size_t size) {
+static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
   Mapping m = {NULL, 0, 0};
-  int best = -1;
+  int best = -1, below = -1;
   for (int i = 0; i < h->ncached; i++) {
     size_t s = h->cache[i].size;
-    if (s >= size && (best < 0 || s < h->cache[best].size))
-      best = i;
+    if (s < size) {
+      if (below < 0 || s > h->cache[below].size) below = i;
+    }
+    else if (best < 0 || s < h->cache[best].size) best = i;
   }
-  if (best < 0) return m;
-  if (h->cache[best].size - size <= size / 4) return uncache(h, best);
+  if (best < 0) return (less && below >= 0) ? uncache(h, below) : m;
+  if (h->cache[best].size == size) return uncache(h, best);
   m = h->cache[best];
   m.size = size;
   h->cache[best].base += size;
@@ -781,6 +790,20 @@ static void makeroom (ShoalHeap *h, size_t n) {
 }
 
 
+/* Room for one more entry in the cache (0: none to be had). */
+static int cacheroom (ShoalHeap *h) {
+  Mapping *c;
+  int n;
+  if (h->ncached < h->cachecap) return 1;
+  if (h->cachecap == NCACHED) return 0;
+  n = (h->cachecap == 0) ? 8 : 2 * h->cachecap;
+  if ((c = realloc(h->cache, n * sizeof(Mapping))) == NULL) return 0;
+  h->cache = c;
+  h->cachecap = n;
+  return 1;
+}
+
+
 /* Keep a freed mapping in the cache, or unmap it (the cache's oldest
    first) when the cache would hold too much. */
 static void tocache (ShoalHeap *h, char *p, size_t size) {
@@ -789,9 +812,13 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
     return;
   }
   while (h->ncached > 0 &&
-         (h->ncached == NCACHED ||
+         (!cacheroom(h) ||
           atomic_load_explicit(&h->cachebytes, relaxed) + size > CACHEMAX))
     uncacheoldest(h);
+  if (!cacheroom(h)) {  /* no memory for the cache itself */
+    unmap(h, p, size);
+    return;
+  }
   poison(p, size);
   h->cache[h->ncached].base = p;
   h->cache[h->ncached].size = size;
@@ -801,21 +828,44 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
 }
 
 
+/*
+** Before the heap takes 'n' bytes of fresh pages: give back as many in
+** kept empty slabs and cached mappings, so that its RSS does not hold both.
+*/
+static void freshroom (ShoalHeap *h, size_t n) {
+  for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY;
+       back += SLABSIZE)
+    purgeoldest(h);
+  makeroom(h, n);
+}
+
+
 static void *largealloc (ShoalHeap *h, size_t n) {
   size_t size = pageround(n);
   Mapping m;
   pthread_mutex_lock(&h->largelock);
   expire(h, 0);
-  m = fromcache(h, size);
+  m = fromcache(h, size, 1);
   pthread_mutex_unlock(&h->largelock);
-  if (m.base != NULL) unpoison(m.base, m.size);
-  else {
-    /* fresh pages: first give back as many whole kept empty slabs, so
-       that the heap's RSS does not hold both */
-    for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY;
-         back += SLABSIZE)
-      purgeoldest(h);
-    makeroom(h, size);
+  if (m.base != NULL) {
+    unpoison(m.base, m.size);
+    if (m.size < size) {  /* grown: only the pages it lacks are fresh */
+      void *p;
+      freshroom(h, size - m.size);
+      p = remap(m.base, m.size, size, MREMAP_MAYMOVE);
+      if (p != MAP_FAILED) {
+        countmapped(h, (ptrdiff_t)(size - m.size));
+        m.base = p;
+        m.size = size;
+      }
+      else {  /* give it back and try fresh pages */
+        unmap(h, m.base, m.size);
+        m.base = NULL;
+      }
+    }
+  }
+  if (m.base == NULL) {
+    freshroom(h, size);
     m.base = mmap(NULL, size, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m.base == MAP_FAILED) return NULL;
@@ -853,7 +903,7 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   Mapping m;
   pthread_mutex_lock(&h->largelock);
   osize = maptake(&h->large, b);
-  if (size > osize && flags != 0 && (m = fromcache(h, size)).base != NULL) {
+  if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
        puts its block back): the room 'b' left stays */
     pthread_mutex_unlock(&h->largelock);
@@ -1216,6 +1266,7 @@ void shoal_heapfree (ShoalHeap *h) {
   free(h->large.slot);
   free(h->shrunk.slot);
   expire(h, 1);
+  free(h->cache);
   /* what Lua did not free (a wholesale close) leaves the process's count */
   flush(h);
   atomic_fetch_sub_explicit(&allinuse, (long long)heapinuse(h), relaxed);

@@ -434,6 +434,84 @@ static void test_largereuse (void) {
 }
 
 
+/*
+** A collection frees many large blocks at once, and the program then
+** takes as many again one at a time: the cache keeps them all (up to
+** 256), so every block comes back from their pages (with their bytes),
+** none fresh.
+*/
+static void test_cachemany (void) {
+  enum { N = 200, SIZE = 40000 };
+  ShoalHeap *h = shoal_heapnew();
+  void *p[N], *q[N];
+  shoal_MemStats st0, st;
+  int reused = 0, ok = 1;
+  long t0;
+  for (int i = 0; i < N; i++) {
+    ok &= (p[i] = shoal_alloc(h, NULL, 0, SIZE)) != NULL;
+    if (p[i] != NULL) fill(p[i], SIZE, (unsigned char)(i + 1));
+  }
+  if (!T_OK(ok)) return;
+  shoal_heapstats(h, &st0);
+  t0 = nowms();
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
+  for (int i = 0; i < N; i++) q[i] = shoal_alloc(h, NULL, 0, SIZE);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++)
+      if (q[i] == p[j]) {  /* its pages, not fresh ones at its address */
+        reused += intact(q[i], SIZE, (unsigned char)(j + 1));
+        break;
+      }
+  shoal_heapstats(h, &st);
+  T_OK(reused == N || nowms() - t0 >= SOON);
+  T_OK(st.mapped == st0.mapped || nowms() - t0 >= SOON);
+  for (int i = 0; i < N; i++) shoal_alloc(h, q[i], SIZE, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** A block larger than every cached mapping grows the largest: only the
+** pages it lacks are fresh, and it starts with that mapping's bytes. A
+** smaller block takes a cached mapping's head, the rest staying cached
+** however small: a later block grows it. The heap maps no page more than
+** its blocks and its cache hold.
+*/
+static void test_cachegrow (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st0, st;
+  unsigned char *a, *b, *c, *d;
+  long t0;
+  a = shoal_alloc(h, NULL, 0, 40960);  /* 10 pages */
+  if (!T_OK(a != NULL)) return;
+  fill(a, 40960, 3);
+  shoal_heapstats(h, &st0);
+  t0 = nowms();
+  shoal_alloc(h, a, 40960, 0);  /* cached */
+  b = shoal_alloc(h, NULL, 0, 61440);  /* 15 pages: 'a' grown by 5 */
+  if (!T_OK(b != NULL)) return;
+  T_OK(intact(b, 40960, 3) || nowms() - t0 >= SOON);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped == st0.mapped + 20480 || nowms() - t0 >= SOON);
+  fill(b, 61440, 4);
+  shoal_alloc(h, b, 61440, 0);
+  c = shoal_alloc(h, NULL, 0, 57344);  /* 14 pages: b's head, 1 left cached */
+  T_OK(c == b || nowms() - t0 >= SOON);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped == st0.mapped + 20480 || nowms() - t0 >= SOON);
+  d = shoal_alloc(h, NULL, 0, 20480);  /* 5 pages: that one grown by 4 */
+  T_OK(c != NULL && d != NULL);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped == st0.mapped + 20480 + 16384 || nowms() - t0 >= SOON);
+  fill(c, 57344, 5);
+  fill(d, 20480, 6);
+  T_OK(intact(c, 57344, 5) && intact(d, 20480, 6));
+  shoal_alloc(h, c, 57344, 0);
+  shoal_alloc(h, d, 20480, 0);
+  shoal_heapfree(h);
+}
+
+
 /* Shrinks done by another thread: block, old size, new size, result. */
 #define NSHRINK	6
 static struct { void *p; size_t o, n; void *r; } shrink[NSHRINK];
@@ -1579,6 +1657,8 @@ int main (void) {
   test_spare();
   test_large();
   test_largereuse();
+  test_cachemany();
+  test_cachegrow();
   test_shrinkremote();
   test_concurrent();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
