@@ -100,6 +100,7 @@ int main (int argc, char **argv) {
   end = top + ARENA;
   if ((L = lua_newstate(simplest_alloc, NULL)) == NULL) return 1;
   lua_atpanic(L, panic);
+  lua_gc(L, LUA_GCSTOP);  /* as lua.c does: no collection while opening */
   luaL_openlibs(L);
   lua_createtable(L, argc, 0);  /* 'arg', as lua.c makes it */
   for (int i = 0; i < argc; i++) {
@@ -107,6 +108,8 @@ int main (int argc, char **argv) {
     lua_rawseti(L, -2, i - 1);
   }
   lua_setglobal(L, "arg");
+  lua_gc(L, LUA_GCRESTART);  /* then the collector lua.c runs scripts with */
+  lua_gc(L, LUA_GCGEN, 0, 0);
   if (luaL_loadfile(L, argv[1]) != LUA_OK ||
       lua_pcall(L, 0, 0, 0) != LUA_OK) {
     fprintf(stderr, "simplest: %s\n", lua_tostring(L, -1));

@@ -616,7 +616,8 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 /*
 ** ThreadSanitizer does not see mremap (it sees mmap and munmap): pages it
 ** moved would keep the history of whatever lay there before, and report
-** races that are none. Under TSan a block moves by mmap, copy and munmap.
+** races that are none. Under TSan a block grows in place where the pages
+** after it are free, as with mremap, else moves by mmap, copy and munmap.
 */
 static void *remap (void *b, size_t osize, size_t size, int flags) {
   void *p;
@@ -624,6 +625,10 @@ static void *remap (void *b, size_t osize, size_t size, int flags) {
     munmap((char *)b + size, osize - size);
     return b;
   }
+  p = mmap((char *)b + osize, size - osize, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == (char *)b + osize) return b;  /* in place: the pages after were free */
+  if (p != MAP_FAILED) munmap(p, size - osize);  /* a kernel without the flag */
   if (!(flags & MREMAP_MAYMOVE)) return MAP_FAILED;
   p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
            -1, 0);
