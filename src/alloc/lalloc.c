@@ -13,6 +13,7 @@
 */
 
 #define LUA_CORE
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -602,9 +603,10 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 ** {======================================================
 ** Large blocks: mapped straight from the OS, page-aligned and without a
 ** header: the heap's 'large' table maps each block to its mapping's size.
-** A freed mapping stays in the heap's cache for PURGEDELAY ms, for a
-** block of about its size: Lua often frees a part and soon allocates one
-** of the same size (the next round's table, string buffer, array).
+** A freed mapping stays in the heap's cache for PURGEDELAY ms, for
+** blocks it can hold or grow into: Lua often frees a part and soon
+** allocates one of the same size (the next round's table, string buffer,
+** array), and a sweep frees many long strings that are made again.
 ** 'largelock' guards the table and the cache: blocks may be freed remotely.
 ** =======================================================
 */
@@ -620,7 +622,7 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 ** races that are none. Under TSan a block grows in place where the pages
 ** after it are free, as with mremap, else moves by mmap, copy and munmap.
 */
-static void *remap (void *b, size_t osize, size_t size, int flags) {
+static void *osremap (void *b, size_t osize, size_t size, int flags) {
   void *p;
   if (size < osize) {  /* in place */
     munmap((char *)b + size, osize - size);
@@ -639,8 +641,25 @@ static void *remap (void *b, size_t osize, size_t size, int flags) {
   return p;
 }
 #else
-#define remap(b,osize,size,flags)	mremap(b, osize, size, flags)
+#define osremap(b,osize,size,flags)	mremap(b, osize, size, flags)
 #endif
+
+static atomic_int failremaps;  /* for tests: growths to fail (ENOMEM) */
+
+void shoalA_failremaps (int n) {
+  atomic_store(&failremaps, n);
+}
+
+/* A mapping resized; MAP_FAILED: it stays as it was (growths only). */
+static void *remap (void *b, size_t osize, size_t size, int flags) {
+  if (l_unlikely(size > osize && atomic_load(&failremaps) > 0)) {
+    atomic_fetch_sub(&failremaps, 1);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return osremap(b, osize, size, flags);
+}
+
 #define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
 
 static size_t slotof (const AddrMap *m, const char *b) {
@@ -705,10 +724,15 @@ static size_t maptake (AddrMap *m, char *b) {
 }
 
 
-/* Take entry 'i' out of the cache. */
+/*
+** Take entry 'i' out of the cache. The others keep their order, which is
+** the order they were freed in ('freedat' never falls): the oldest first.
+*/
 static Mapping uncache (ShoalHeap *h, int i) {
   Mapping m = h->cache[i];
-  h->cache[i] = h->cache[--h->ncached];
+  h->ncached--;
+  memmove(&h->cache[i], &h->cache[i + 1],
+          (size_t)(h->ncached - i) * sizeof(Mapping));
   atomic_fetch_sub_explicit(&h->cachebytes, m.size, relaxed);
   return m;
 }
@@ -721,17 +745,21 @@ static void unmap (ShoalHeap *h, char *p, size_t size) {
 }
 
 
-/* Unmap the cache's mappings freed PURGEDELAY ms ago (all: every one). */
+/* Unmap the cache's mappings freed PURGEDELAY ms ago (all: every one),
+   which come first. */
 static void expire (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
-  int i = 0;
-  while (i < h->ncached) {
-    if (all || now - h->cache[i].freedat >= PURGEDELAY) {
-      Mapping m = uncache(h, i);
-      unmap(h, m.base, m.size);
-    }
-    else i++;
+  int n = 0;
+  size_t bytes = 0;
+  while (n < h->ncached && (all || now - h->cache[n].freedat >= PURGEDELAY)) {
+    unmap(h, h->cache[n].base, h->cache[n].size);
+    bytes += h->cache[n].size;
+    n++;
   }
+  if (n == 0) return;
+  h->ncached -= n;
+  memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
+  atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
 }
 
 
@@ -773,11 +801,7 @@ static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
 
 /* Unmap the cache's oldest mapping; its size. */
 static size_t uncacheoldest (ShoalHeap *h) {
-  int old = 0;
-  Mapping m;
-  for (int i = 1; i < h->ncached; i++)
-    if (h->cache[i].freedat < h->cache[old].freedat) old = i;
-  m = uncache(h, old);
+  Mapping m = uncache(h, 0);
   unmap(h, m.base, m.size);
   return m.size;
 }
@@ -796,14 +820,18 @@ static void makeroom (ShoalHeap *h, size_t n) {
 }
 
 
-/* Room for one more entry in the cache (0: none to be had). */
+/*
+** Room for one more entry in the cache, its array made or grown if need
+** be (0: full, or no memory for the array).
+*/
 static int cacheroom (ShoalHeap *h) {
   Mapping *c;
   int n;
   if (h->ncached < h->cachecap) return 1;
-  if (h->cachecap == NCACHED) return 0;
+  if (h->cachecap >= NCACHED) return 0;
   n = (h->cachecap == 0) ? 8 : 2 * h->cachecap;
-  if ((c = realloc(h->cache, n * sizeof(Mapping))) == NULL) return 0;
+  if (n > NCACHED) n = NCACHED;
+  if ((c = realloc(h->cache, (size_t)n * sizeof(Mapping))) == NULL) return 0;
   h->cache = c;
   h->cachecap = n;
   return 1;
@@ -821,7 +849,7 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
          (!cacheroom(h) ||
           atomic_load_explicit(&h->cachebytes, relaxed) + size > CACHEMAX))
     uncacheoldest(h);
-  if (!cacheroom(h)) {  /* no memory for the cache itself */
+  if (!cacheroom(h)) {  /* no array, and no memory to make it */
     unmap(h, p, size);
     return;
   }
@@ -864,7 +892,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
         m.base = p;
         m.size = size;
       }
-      else {  /* give it back and try fresh pages */
+      else {  /* memory is short: give it back, then try fresh pages */
         unmap(h, m.base, m.size);
         m.base = NULL;
       }
@@ -1010,6 +1038,28 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
 ** For tests, while no other thread shrinks: do the counts and lists of
 ** every slab and of the heap match the entries of 'shrunk'?
 */
+/*
+** For tests, while no other thread frees or shrinks: are the cache's
+** entries in the order they were freed, does 'cachebytes' count them, and
+** does 'mapped' count exactly the segments, the large blocks and the cache?
+*/
+int shoalA_largeexact (ShoalHeap *h) {
+  size_t cached = 0, mapped = 0;
+  int ok = 1;
+  pthread_mutex_lock(&h->largelock);
+  for (int i = 0; i < h->ncached; i++) {
+    cached += h->cache[i].size;
+    if (i > 0 && h->cache[i].freedat < h->cache[i - 1].freedat) ok = 0;
+  }
+  for (Segment *sg = h->segs; sg != NULL; sg = sg->next) mapped += SEGSIZE;
+  for (size_t i = 0; i < h->large.cap; i++)
+    if (h->large.slot[i].base != NULL) mapped += h->large.slot[i].size;
+  pthread_mutex_unlock(&h->largelock);
+  return ok && cached == atomic_load(&h->cachebytes) &&
+         mapped + cached == atomic_load(&h->mapped);
+}
+
+
 int shoalA_shrunkexact (ShoalHeap *h) {
   int ok = 1;
   unsigned maps = 0;

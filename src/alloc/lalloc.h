@@ -22,5 +22,9 @@ LUAI_FUNC int shoalA_openlib (lua_State *L);
 /* for tests: do the heap's notes of remotely shrunk blocks add up? */
 struct ShoalHeap;
 LUAI_FUNC int shoalA_shrunkexact (struct ShoalHeap *h);
+/* for tests: do the heap's large blocks, cache and 'mapped' add up? */
+LUAI_FUNC int shoalA_largeexact (struct ShoalHeap *h);
+/* for tests: the next 'n' growths of large blocks' mappings fail */
+LUAI_FUNC void shoalA_failremaps (int n);
 
 #endif

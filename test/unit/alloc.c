@@ -28,6 +28,8 @@
 /* lalloc.c, for tests: do a heap's notes of remotely shrunk blocks (counts
    and lists per slab and per heap) match its table of them exactly? */
 extern int shoalA_shrunkexact (ShoalHeap *h);
+extern int shoalA_largeexact (ShoalHeap *h);
+extern void shoalA_failremaps (int n);
 
 /* sanitizers and valgrind keep shadow memory of their own: RSS tells
    nothing there (valgrind preloads its 'vgpreload' libraries) */
@@ -146,6 +148,7 @@ static void test_random (void) {
   }
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -206,6 +209,7 @@ static void test_remote (void) {
   if (st.mapped > mapped) printf("# mapped %zu then %zu\n", mapped, st.mapped);
   for (int i = 0; i < NREMOTE; i++)
     shoal_alloc(h, queue[i], remotesize(i), 0);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -330,8 +334,8 @@ static void *large_freer (void *arg) {
 
 /*
 ** Blocks over 16 KB are mapped straight from the OS, page-aligned. A freed
-** one is kept a while for a block of about its size, whoever freed it;
-** a trim gives it back. A large block resized keeps its bytes.
+** one is kept a while for blocks it can hold or grow into, whoever freed
+** it; a trim gives it back. A large block resized keeps its bytes.
 */
 static void test_large (void) {
   ShoalHeap *h = shoal_heapnew();
@@ -348,12 +352,14 @@ static void test_large (void) {
   T_OK(st.mapped >= st0.mapped + 100000);
   t0 = nowms();
   shoal_alloc(h, b, 100000, 0);
-  again = shoal_alloc(h, NULL, 0, 90000);  /* a quarter smaller at most */
+  again = shoal_alloc(h, NULL, 0, 90000);  /* its head; 3 pages stay cached */
   T_OK(again == b || nowms() - t0 >= SOON);
   job[0] = h;
   job[1] = again;
   T_EQI(pthread_create(&th, NULL, large_freer, job), 0);
   T_EQI(pthread_join(th, NULL), 0);
+  /* the head grown back in place: the 3 pages, the oldest cached, go back
+     first (the heap's RSS holds no page twice), which frees the room */
   again = shoal_alloc(h, NULL, 0, 100000);
   T_OK(again == b || nowms() - t0 >= SOON);
   fill(again, 100000, 9);
@@ -386,6 +392,7 @@ static void test_large (void) {
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
   T_OK(st.mapped < st0.mapped + 2 * 1024 * 1024);  /* slabs' segment only */
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -430,6 +437,7 @@ static void test_largereuse (void) {
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
   T_OK(st.mapped <= st0.mapped);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -445,7 +453,7 @@ static void test_cachemany (void) {
   ShoalHeap *h = shoal_heapnew();
   void *p[N], *q[N];
   shoal_MemStats st0, st;
-  int reused = 0, ok = 1;
+  int reused = 0, older = 0, ok = 1;
   long t0;
   for (int i = 0; i < N; i++) {
     ok &= (p[i] = shoal_alloc(h, NULL, 0, SIZE)) != NULL;
@@ -457,17 +465,21 @@ static void test_cachemany (void) {
   for (int i = 0; i < N; i++) shoal_alloc(h, p[i], SIZE, 0);
   shoal_heapstats(h, &st);
   T_OK(st.mapped == st0.mapped - (N - KEPT) * PAGES || nowms() - t0 >= SOON);
+  T_OK(shoalA_largeexact(h));
   for (int i = 0; i < N; i++) q[i] = shoal_alloc(h, NULL, 0, SIZE);
   for (int i = 0; i < N; i++)
     for (int j = 0; j < N; j++)
-      if (q[i] == p[j]) {  /* its pages, not fresh ones at its address */
-        reused += intact(q[i], SIZE, (unsigned char)(j + 1));
+      if (q[i] == p[j] && intact(q[i], SIZE, (unsigned char)(j + 1))) {
+        reused++;  /* its pages, not fresh ones at its address */
+        older += (j < N - KEPT);
         break;
       }
   shoal_heapstats(h, &st);
   T_OK(reused == KEPT || nowms() - t0 >= SOON);
+  T_EQI(older, 0);  /* the oldest went back, though all were freed in one ms */
   T_OK(st.mapped == st0.mapped || nowms() - t0 >= SOON);
   for (int i = 0; i < N; i++) shoal_alloc(h, q[i], SIZE, 0);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -508,9 +520,64 @@ static void test_cachegrow (void) {
   fill(c, 57344, 5);
   fill(d, 20480, 6);
   T_OK(intact(c, 57344, 5) && intact(d, 20480, 6));
+  T_OK(shoalA_largeexact(h));
+  /* when growing a cached mapping fails, it goes back and fresh pages
+     serve: nothing lost, nothing counted twice */
+  shoal_alloc(h, d, 20480, 0);  /* cached */
+  shoalA_failremaps(1);
+  d = shoal_alloc(h, NULL, 0, 81920);
+  shoalA_failremaps(0);
+  T_OK(d != NULL && shoalA_largeexact(h));
+  if (d != NULL) {
+    fill(d, 81920, 7);
+    T_OK(intact(d, 81920, 7) && intact(c, 57344, 5));
+    shoal_alloc(h, d, 81920, 0);
+  }
   shoal_alloc(h, c, 57344, 0);
-  shoal_alloc(h, d, 20480, 0);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
+}
+
+
+/*
+** A large block that cannot grow (its mapping cannot be grown or moved,
+** and no cached mapping holds the new size) stays as it was: NULL, its
+** bytes intact, usable, and counted as before; Lua raises "not enough
+** memory" and goes on.
+*/
+static void test_largegrowfail (void) {
+  ShoalHeap *h = shoal_heapnew();
+  lua_State *L;
+  shoal_MemStats st0, st;
+  unsigned char *a = shoal_alloc(h, NULL, 0, 40960), *b;
+  if (!T_OK(a != NULL)) return;
+  fill(a, 40960, 8);
+  shoal_heapstats(h, &st0);
+  shoalA_failremaps(1);
+  b = shoal_alloc(h, a, 40960, 200000);
+  shoalA_failremaps(0);
+  shoal_heapstats(h, &st);
+  T_OK(b == NULL && intact(a, 40960, 8));
+  T_EQI(st.inuse, st0.inuse);
+  T_OK(st.mapped == st0.mapped && shoalA_largeexact(h));
+  b = shoal_alloc(h, a, 40960, 200000);  /* and once it can */
+  T_OK(b != NULL && intact(b, 40960, 8));
+  if (b != NULL) shoal_alloc(h, b, 200000, 0);
+  T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+  L = shoal_newstate(0);
+  if (!T_OK(L != NULL)) return;
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L, "s = string.rep('x', 100000)") == LUA_OK);
+  shoalA_failremaps(1000);
+  T_OK(luaL_dostring(L, "local t = {} for i = 1, 100000 do t[i] = i end") != LUA_OK &&
+       strstr(lua_tostring(L, -1), "not enough memory") != NULL);
+  shoalA_failremaps(0);
+  lua_settop(L, 0);
+  T_OK(luaL_dostring(L, "local t = {} for i = 1, 100000 do t[i] = i end "
+                        "return #t + #s") == LUA_OK &&
+       lua_tointeger(L, -1) == 200000);
+  lua_close(L);
 }
 
 
@@ -1427,6 +1494,7 @@ static void test_cachebound (void) {
   shoal_alloc(h, b, 40 * MB, 0);
   shoal_heapstats(h, &st);
   T_OK(st.mapped <= st0.mapped + 64 * MB);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
   /* one too large to keep goes back alone: the kept ones stay */
   h = shoal_heapnew();
@@ -1438,6 +1506,7 @@ static void test_cachebound (void) {
   shoal_alloc(h, b, 100 * MB, 0);
   shoal_heapstats(h, &st);
   T_EQI(st.mapped, st0.mapped + 2 * MB);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -1661,6 +1730,7 @@ int main (void) {
   test_largereuse();
   test_cachemany();
   test_cachegrow();
+  test_largegrowfail();
   test_shrinkremote();
   test_concurrent();
   if (getenv("SHOAL_ALLOC") == NULL) test_default();
