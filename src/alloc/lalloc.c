@@ -1035,10 +1035,6 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
 }
 
 /*
-** For tests, while no other thread shrinks: do the counts and lists of
-** every slab and of the heap match the entries of 'shrunk'?
-*/
-/*
 ** For tests, while no other thread frees or shrinks: are the cache's
 ** entries in the order they were freed, does 'cachebytes' count them, and
 ** does 'mapped' count exactly the segments, the large blocks and the cache?
@@ -1060,6 +1056,10 @@ int shoalA_largeexact (ShoalHeap *h) {
 }
 
 
+/*
+** For tests, while no other thread shrinks: do the counts and lists of
+** every slab and of the heap match the entries of 'shrunk'?
+*/
 int shoalA_shrunkexact (ShoalHeap *h) {
   int ok = 1;
   unsigned maps = 0;
