@@ -570,8 +570,8 @@ static void test_largegrowfail (void) {
   luaL_openlibs(L);
   T_OK(luaL_dostring(L, "s = string.rep('x', 100000)") == LUA_OK);
   shoalA_failremaps(1000);
-  T_OK(luaL_dostring(L, "local t = {} for i = 1, 100000 do t[i] = i end") != LUA_OK &&
-       strstr(lua_tostring(L, -1), "not enough memory") != NULL);
+  T_OK(luaL_dostring(L, "local t = {} for i = 1, 100000 do t[i] = i end")
+       != LUA_OK && strstr(lua_tostring(L, -1), "not enough memory") != NULL);
   shoalA_failremaps(0);
   lua_settop(L, 0);
   T_OK(luaL_dostring(L, "local t = {} for i = 1, 100000 do t[i] = i end "
