@@ -59,6 +59,10 @@ for t in "$O"/test/stock/* "$O"/test/shoal/*; do
   b=$(basename "$(dirname "$t")")/$(basename "$t")
   group "$b" "$log/unit-${b//\//-}.log" "${vg[@]}" "$t"
 done
+# the allocator's tests again with every large block a mapping of its own
+# (by default those up to 256 KB are pages of the heap's segments)
+group "shoal/alloc (mapped)" "$log/unit-shoal-alloc-mapped.log" \
+  "${vg[@]}" "$O/test/shoal/alloc" mapped
 # the code cache's tests that need the process mode 'trust'
 group "shoal/codecache (trust)" "$log/unit-shoal-codecache-trust.log" \
   env SHOAL_CODECACHE=trust "${vg[@]}" "$O/test/shoal/codecache" trust

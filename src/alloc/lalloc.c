@@ -14,6 +14,7 @@
 
 #define LUA_CORE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -43,6 +44,10 @@
 
 #define SLABSIZE	((size_t)64 * 1024)
 #define SEGSIZE		(16 * SLABSIZE)	/* slabs are carved from segments */
+#define PAGE		((size_t)4096)
+#define SEGPAGES	((int)(SEGSIZE / PAGE))
+#define SLABPAGES	((int)(SLABSIZE / PAGE))
+#define MAXMEDIUM	((size_t)256 * 1024)	/* largest block of a segment's pages */
 #define GRAIN		16	/* alignment of slabs' first blocks */
 #define STEP		8	/* of the size-class lookup */
 #define MAXSMALL	16384	/* largest block from a slab */
@@ -129,6 +134,7 @@ typedef struct Mapping {  /* a large block's, or a cached one */
   char *base;
   size_t size;
   long freedat;  /* in ms, when cached */
+  struct Segment *seg;  /* a medium block's segment; NULL: a mapping */
 } Mapping;
 
 /*
@@ -178,14 +184,28 @@ struct ShoalHeap {
   atomic_size_t mapped;  /* bytes taken from the system */
   size_t limit;  /* 0: none */
   atomic_size_t remotes;  /* remote frees not yet taken back */
-  char *seg, *segend;  /* where new slabs are carved from */
-  struct Segment *segs;  /* every segment, to unmap them */
+  char *seg, *segend;  /* where new slabs are carved from ... */
+  struct Segment *slabseg;  /* ... in this segment */
+  struct Segment *segs;  /* every segment (under 'largelock') */
+  atomic_size_t dirtybytes;  /* in dirty pages (written under 'largelock') */
+  long runsdue;  /* when dirty pages may next have waited PURGEDELAY ms */
   struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 
-typedef struct Segment {  /* a mapping slabs are carved from */
+/*
+** A segment: a mapping that slabs are carved from, bottom up, and medium
+** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
+** each, top down. A page is 'used' by a slab or a medium block; a free
+** page is 'dirty' while it keeps the memory of a medium block freed there
+** (see 'purgeruns'). The bitmaps change under the heap's 'largelock'.
+*/
+typedef struct Segment {
   struct Segment *next;
   char *base;
+  uint64_t used[SEGPAGES / 64];
+  uint64_t dirty[SEGPAGES / 64];
+  int nfree;  /* pages not used */
+  long dirtyat;  /* when a page last went dirty, in ms */
 } Segment;
 
 /* the process: 'allinuse' may lag each heap's by FLUSH bytes, so it is
@@ -271,6 +291,13 @@ static void countmapped (ShoalHeap *h, ptrdiff_t delta) {
 }
 
 
+static void unmap (ShoalHeap *h, char *p, size_t size) {
+  unpoison(p, size);  /* the range may be mapped again, by anyone */
+  munmap(p, size);
+  countmapped(h, -(ptrdiff_t)size);
+}
+
+
 /*
 ** {======================================================
 ** Slabs
@@ -291,26 +318,169 @@ static char *mapaligned (size_t n) {
 
 
 static void makeroom (ShoalHeap *h, size_t n);
+static long nowms (void);
 
-/* A fresh slab from the heap's segment (address space: no page is touched
-   until used, but its pages will replace cached large mappings'). */
-static Slab *mapslab (ShoalHeap *h) {
-  makeroom(h, SLABSIZE);
-  if (h->seg == h->segend) {
-    Segment *sg = malloc(sizeof(Segment));
-    char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
-    if (p == NULL) {
+
+/*
+** {======================================================
+** Segments' pages
+** =======================================================
+*/
+
+#define isset(a,i)	(((a)[(i) / 64] >> ((i) % 64)) & 1)
+#define pageof(sg,b)	((int)(((char *)(b) - (sg)->base) / PAGE))
+
+/* Pages i .. i+n-1 of bitmap 'a' set ('on') or cleared. */
+static void setpages (uint64_t *a, int i, int n, int on) {
+  for (; n > 0; i++, n--) {
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    if (on) a[i / 64] |= bit;
+    else a[i / 64] &= ~bit;
+  }
+}
+
+
+static int countpages (const uint64_t *a, int i, int n) {
+  int c = 0;
+  for (; n > 0; i++, n--) c += (int)isset(a, i);
+  return c;
+}
+
+
+/* Are pages i .. i+n-1 of 'sg' there and free? */
+static int freepages (const Segment *sg, int i, int n) {
+  return i + n <= SEGPAGES && countpages(sg->used, i, n) == 0;
+}
+
+
+/* The first of the highest 'n' free pages in a row of 'sg'; -1: none. */
+static int findrun (const Segment *sg, int n) {
+  int run = 0;
+  for (int i = SEGPAGES - 1; i >= 0; i--) {
+    if (sg->used[i / 64] == ~(uint64_t)0) {  /* 64 used pages: skip them */
+      run = 0;
+      i -= i % 64;
+    }
+    else if (isset(sg->used, i)) run = 0;
+    else if (++run == n) return i;
+  }
+  return -1;
+}
+
+
+/* Pages i .. i+n-1 of 'sg' taken; the bytes of them that were not dirty
+   (fresh: each will fault when touched). */
+static size_t takepages (ShoalHeap *h, Segment *sg, int i, int n) {
+  int dirty = countpages(sg->dirty, i, n);
+  setpages(sg->used, i, n, 1);
+  setpages(sg->dirty, i, n, 0);
+  sg->nfree -= n;
+  atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
+  return (size_t)(n - dirty) * PAGE;
+}
+
+
+/* Pages i .. i+n-1 of 'sg' freed by a medium block: dirty. */
+static void droppages (ShoalHeap *h, Segment *sg, int i, int n) {
+  if (n == 0) return;
+  setpages(sg->used, i, n, 0);
+  setpages(sg->dirty, i, n, 1);
+  sg->nfree += n;
+  sg->dirtyat = nowms();
+  if (atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed) == 0)
+    h->runsdue = sg->dirtyat + PURGEDELAY;
+  poison(sg->base + (size_t)i * PAGE, (size_t)n * PAGE);
+}
+
+
+/* Dirty pages of 'sg' back to the OS, lowest first (the highest are the
+   next taken), until 'want' bytes went; the bytes that went. */
+static size_t purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
+  size_t gone = 0;
+  for (int i = 0; i < SEGPAGES && gone < want; ) {
+    int n = 0;
+    while (i + n < SEGPAGES && isset(sg->dirty, i + n)) n++;
+    if (n == 0) {
+      i++;
+      continue;
+    }
+    madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
+    setpages(sg->dirty, i, n, 0);
+    gone += (size_t)n * PAGE;
+    i += n;
+  }
+  atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
+  return gone;
+}
+
+
+/* A new segment, all its pages free (under 'largelock'). */
+static Segment *newsegment (ShoalHeap *h) {
+  Segment *sg = calloc(1, sizeof(Segment));
+  char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
+  if (p == NULL) {
+    free(sg);
+    return NULL;
+  }
+  unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
+  sg->base = p;
+  sg->nfree = SEGPAGES;
+  sg->next = h->segs;
+  h->segs = sg;
+  countmapped(h, SEGSIZE);
+  return sg;
+}
+
+
+/*
+** Dirty pages that waited PURGEDELAY ms back to the OS (all: every one),
+** and segments left with no page used unmapped once their dirty pages
+** went (but the one slabs are carved from). Under 'largelock'.
+*/
+static void expireruns (ShoalHeap *h, int all) {
+  long now = nowms(), due = LONG_MAX;
+  Segment **p = &h->segs, *sg;
+  if (!all && now < h->runsdue) return;
+  while ((sg = *p) != NULL) {
+    int old = all || now - sg->dirtyat >= PURGEDELAY;
+    if (old) purgeseg(h, sg, SIZE_MAX);
+    else if (sg->dirtyat + PURGEDELAY < due) due = sg->dirtyat + PURGEDELAY;
+    if (old && sg->nfree == SEGPAGES && sg != h->slabseg) {
+      *p = sg->next;
+      unmap(h, sg->base, SEGSIZE);
       free(sg);
+    }
+    else p = &sg->next;
+  }
+  h->runsdue = due;
+}
+
+/* }====================================================== */
+
+
+/*
+** A fresh slab, carved from the bottom of the heap's slab segment, or from
+** a new segment when medium blocks took the pages next (address space: no
+** page is touched until used, but its pages will replace cached ones').
+*/
+static Slab *mapslab (ShoalHeap *h) {
+  Segment *sg;
+  makeroom(h, SLABSIZE);
+  pthread_mutex_lock(&h->largelock);
+  sg = h->slabseg;
+  if (sg == NULL || h->seg == h->segend ||
+      !freepages(sg, pageof(sg, h->seg), SLABPAGES)) {
+    if ((sg = newsegment(h)) == NULL) {
+      pthread_mutex_unlock(&h->largelock);
       return NULL;
     }
-    unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
-    sg->base = p;
-    sg->next = h->segs;
-    h->segs = sg;
-    h->seg = p;
-    h->segend = p + SEGSIZE;
-    countmapped(h, SEGSIZE);
+    h->slabseg = sg;
+    h->seg = sg->base;
+    h->segend = sg->base + SEGSIZE;
   }
+  takepages(h, sg, pageof(sg, h->seg), SLABPAGES);
+  pthread_mutex_unlock(&h->largelock);
+  unpoison(h->seg, SLABSIZE);  /* a medium block's pages may have been */
   h->seg += SLABSIZE;
   return slabat((uintptr_t)h->seg - SLABSIZE);
 }
@@ -611,7 +781,6 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 ** =======================================================
 */
 
-#define PAGE		((size_t)4096)
 #define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
 #define MAXBLOCK	(SIZE_MAX / 2)  /* larger sizes would wrap in pageround */
 
@@ -668,8 +837,8 @@ static size_t slotof (const AddrMap *m, const char *b) {
 }
 
 
-/* Enter block 'b' with 'size' in 'm'; 0 if no memory. */
-static int mapput (AddrMap *m, char *b, size_t size) {
+/* Enter block 'b' with 'size' (in segment 'seg') in 'm'; 0 if no memory. */
+static int mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
   size_t i;
   if ((m->n + 1) * 4 > m->cap * 3) {  /* keep it 3/4 full at most */
     AddrMap old = *m;
@@ -681,12 +850,13 @@ static int mapput (AddrMap *m, char *b, size_t size) {
     }
     for (i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
       if (old.slot[i].base != NULL)
-        mapput(m, old.slot[i].base, old.slot[i].size);
+        mapput(m, old.slot[i].base, old.slot[i].size, old.slot[i].seg);
     free(old.slot);
   }
   for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
   m->slot[i].base = b;
   m->slot[i].size = size;
+  m->slot[i].seg = seg;
   m->n++;
   return 1;
 }
@@ -701,13 +871,16 @@ static size_t mapget (const AddrMap *m, const char *b) {
 }
 
 
-/* Take block 'b' out of 'm': its size (0: it was not there). */
-static size_t maptake (AddrMap *m, char *b) {
+/* Take block 'b' out of 'm': its size (0: it was not there), and its
+   segment into '*seg' unless NULL. */
+static size_t maptake (AddrMap *m, char *b, Segment **seg) {
   size_t mask = m->cap - 1, i, j, size;
+  if (seg != NULL) *seg = NULL;
   if (m->n == 0) return 0;
   for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & mask)
     if (m->slot[i].base == NULL) return 0;
   size = m->slot[i].size;
+  if (seg != NULL) *seg = m->slot[i].seg;
   for (j = i;;) {  /* close the gap: no tombstones */
     size_t k;
     j = (j + 1) & mask;
@@ -738,15 +911,8 @@ static Mapping uncache (ShoalHeap *h, int i) {
 }
 
 
-static void unmap (ShoalHeap *h, char *p, size_t size) {
-  unpoison(p, size);  /* the range may be mapped again, by anyone */
-  munmap(p, size);
-  countmapped(h, -(ptrdiff_t)size);
-}
-
-
 /* Unmap the cache's mappings freed PURGEDELAY ms ago (all: every one),
-   which come first. */
+   which come first; the same for segments' dirty pages. */
 static void expire (ShoalHeap *h, int all) {
   long now = all ? 0 : nowms();
   int n = 0;
@@ -756,15 +922,19 @@ static void expire (ShoalHeap *h, int all) {
     bytes += h->cache[n].size;
     n++;
   }
-  if (n == 0) return;
-  h->ncached -= n;
-  memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
-  atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
+  if (n > 0) {
+    h->ncached -= n;
+    memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
+    atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
+  }
+  expireruns(h, all);
 }
 
 
 static void expirecache (ShoalHeap *h, int all) {
-  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0) return;
+  if (!all && atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
+      atomic_load_explicit(&h->dirtybytes, relaxed) == 0)
+    return;
   pthread_mutex_lock(&h->largelock);
   expire(h, all);
   pthread_mutex_unlock(&h->largelock);
@@ -779,7 +949,7 @@ static void expirecache (ShoalHeap *h, int all) {
 ** largest that does not, for the caller to grow.
 */
 static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
-  Mapping m = {NULL, 0, 0};
+  Mapping m = {NULL, 0, 0, NULL};
   int best = -1, below = -1;
   for (int i = 0; i < h->ncached; i++) {
     size_t s = h->cache[i].size;
@@ -809,13 +979,19 @@ static size_t uncacheoldest (ShoalHeap *h) {
 
 /*
 ** Before the heap takes 'n' bytes of fresh pages: unmap as many cached
-** (oldest first), so that its RSS does not hold both.
+** (oldest first), then give back as many dirty pages, so that its RSS
+** does not hold both.
 */
 static void makeroom (ShoalHeap *h, size_t n) {
   size_t gone = 0;
-  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0) return;
+  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
+      atomic_load_explicit(&h->dirtybytes, relaxed) == 0)
+    return;
   pthread_mutex_lock(&h->largelock);
   while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
+  for (Segment *sg = h->segs; sg != NULL && gone < n; sg = sg->next)
+    if (atomic_load_explicit(&h->dirtybytes, relaxed) > 0)
+      gone += purgeseg(h, sg, n - gone);
   pthread_mutex_unlock(&h->largelock);
 }
 
@@ -857,6 +1033,7 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
   h->cache[h->ncached].base = p;
   h->cache[h->ncached].size = size;
   h->cache[h->ncached].freedat = nowms();
+  h->cache[h->ncached].seg = NULL;
   h->ncached++;
   atomic_fetch_add_explicit(&h->cachebytes, size, relaxed);
 }
@@ -874,9 +1051,55 @@ static void freshroom (ShoalHeap *h, size_t n) {
 }
 
 
+static atomic_int nomedium;  /* for tests: every large block a mapping */
+
+void shoalA_mediumblocks (int on) {
+  atomic_store(&nomedium, !on);
+}
+
+
+/*
+** A medium block: the highest run of free pages that holds it in the
+** heap's segments (newest first), else in a new segment. Freed, its pages
+** stay dirty for the next (see 'expireruns'): unlike a mapping's, they
+** cost no system call and no address-space entry of their own, so that
+** thousands of VMs do not run into the kernel's limit of those (65,530
+** by default).
+*/
+static void *mediumalloc (ShoalHeap *h, size_t size) {
+  int n = (int)(size / PAGE), i = -1;
+  Segment *sg;
+  size_t fresh;
+  char *b;
+  pthread_mutex_lock(&h->largelock);
+  expire(h, 0);
+  for (sg = h->segs; sg != NULL; sg = sg->next)
+    if (sg->nfree >= n && (i = findrun(sg, n)) >= 0) break;
+  if (sg == NULL) {
+    if ((sg = newsegment(h)) == NULL) {
+      pthread_mutex_unlock(&h->largelock);
+      return NULL;
+    }
+    i = SEGPAGES - n;
+  }
+  b = sg->base + (size_t)i * PAGE;
+  if (!mapput(&h->large, b, size, sg)) {  /* a new segment waits, free */
+    pthread_mutex_unlock(&h->largelock);
+    return NULL;
+  }
+  fresh = takepages(h, sg, i, n);
+  pthread_mutex_unlock(&h->largelock);
+  if (fresh > 0) freshroom(h, fresh);
+  unpoison(b, size);
+  return b;
+}
+
+
 static void *largealloc (ShoalHeap *h, size_t n) {
   size_t size = pageround(n);
   Mapping m;
+  if (size <= MAXMEDIUM && !atomic_load_explicit(&nomedium, relaxed))
+    return mediumalloc(h, size);
   pthread_mutex_lock(&h->largelock);
   expire(h, 0);
   m = fromcache(h, size, 1);
@@ -907,7 +1130,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
     countmapped(h, (ptrdiff_t)size);
   }
   pthread_mutex_lock(&h->largelock);
-  if (!mapput(&h->large, m.base, m.size)) {
+  if (!mapput(&h->large, m.base, m.size, NULL)) {
     pthread_mutex_unlock(&h->largelock);
     unmap(h, m.base, m.size);
     return NULL;
@@ -918,10 +1141,45 @@ static void *largealloc (ShoalHeap *h, size_t n) {
 
 
 static void largefree (ShoalHeap *h, void *b) {
+  Segment *sg;
+  size_t size;
   pthread_mutex_lock(&h->largelock);
   expire(h, 0);
-  tocache(h, b, maptake(&h->large, b));
+  size = maptake(&h->large, b, &sg);
+  if (sg != NULL) droppages(h, sg, pageof(sg, b), (int)(size / PAGE));
+  else tocache(h, b, size);
   pthread_mutex_unlock(&h->largelock);
+}
+
+
+/*
+** A medium block resized, under 'largelock', which it lets go: in place
+** when it shrinks or the pages after it are free, else moved (bytes
+** copied). NULL: no memory ('flags' 0: it may not move); it stays.
+*/
+static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
+                           size_t nsize, int flags) {
+  size_t size = pageround(nsize), fresh = 0;
+  int i = pageof(sg, b), n = (int)(osize / PAGE), m = (int)(size / PAGE);
+  void *p;
+  if (size <= osize) droppages(h, sg, i + m, n - m);
+  else if (size <= MAXMEDIUM && freepages(sg, i + n, m - n))
+    fresh = takepages(h, sg, i + n, m - n);
+  else {  /* moves */
+    mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */
+    pthread_mutex_unlock(&h->largelock);
+    if (flags == 0 || (p = largealloc(h, nsize)) == NULL) return NULL;
+    memcpy(p, b, osize);
+    largefree(h, b);
+    return p;
+  }
+  mapput(&h->large, b, size, sg);  /* cannot fail: there was room */
+  pthread_mutex_unlock(&h->largelock);
+  if (size > osize) {
+    unpoison(b + osize, size - osize);
+    if (fresh > 0) freshroom(h, fresh);
+  }
+  return b;
 }
 
 
@@ -935,8 +1193,10 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
   void *p;
   Mapping m;
+  Segment *sg;
   pthread_mutex_lock(&h->largelock);
-  osize = maptake(&h->large, b);
+  osize = maptake(&h->large, b, &sg);
+  if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
   if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
        puts its block back): the room 'b' left stays */
@@ -945,7 +1205,7 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     memcpy(m.base, b, osize);
     pthread_mutex_lock(&h->largelock);
     tocache(h, b, osize);
-    mapput(&h->large, m.base, m.size);  /* cannot fail: there was room */
+    mapput(&h->large, m.base, m.size, NULL);  /* cannot fail: there was room */
     pthread_mutex_unlock(&h->largelock);
     return m.base;
   }
@@ -954,7 +1214,7 @@ static void *largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     p = NULL;
     size = osize;
   }
-  mapput(&h->large, p ? p : b, size);  /* cannot fail: there was room */
+  mapput(&h->large, p ? p : b, size, NULL);  /* cannot fail: there was room */
   pthread_mutex_unlock(&h->largelock);
   if (p != NULL) countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
   return p;
@@ -1036,22 +1296,38 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
 
 /*
 ** For tests, while no other thread frees or shrinks: are the cache's
-** entries in the order they were freed, does 'cachebytes' count them, and
-** does 'mapped' count exactly the segments, the large blocks and the cache?
+** entries in the order they were freed, does 'cachebytes' count them,
+** do segments' counts and 'dirtybytes' match their pages, are a medium
+** block's pages used, and does 'mapped' count exactly the segments, the
+** mappings and the cache?
 */
 int shoalA_largeexact (ShoalHeap *h) {
-  size_t cached = 0, mapped = 0;
+  size_t cached = 0, mapped = 0, dirty = 0;
   int ok = 1;
   pthread_mutex_lock(&h->largelock);
   for (int i = 0; i < h->ncached; i++) {
     cached += h->cache[i].size;
     if (i > 0 && h->cache[i].freedat < h->cache[i - 1].freedat) ok = 0;
   }
-  for (Segment *sg = h->segs; sg != NULL; sg = sg->next) mapped += SEGSIZE;
-  for (size_t i = 0; i < h->large.cap; i++)
-    if (h->large.slot[i].base != NULL) mapped += h->large.slot[i].size;
+  for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
+    int used = countpages(sg->used, 0, SEGPAGES);
+    for (int w = 0; w < SEGPAGES / 64; w++)
+      if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
+    if (sg->nfree != SEGPAGES - used) ok = 0;
+    dirty += (size_t)countpages(sg->dirty, 0, SEGPAGES) * PAGE;
+    mapped += SEGSIZE;
+  }
+  for (size_t i = 0; i < h->large.cap; i++) {
+    Mapping *m = &h->large.slot[i];
+    if (m->base == NULL) continue;
+    if (m->seg == NULL) mapped += m->size;
+    else if (countpages(m->seg->used, pageof(m->seg, m->base),
+                        (int)(m->size / PAGE)) != (int)(m->size / PAGE))
+      ok = 0;  /* a medium block's pages not all used */
+  }
   pthread_mutex_unlock(&h->largelock);
   return ok && cached == atomic_load(&h->cachebytes) &&
+         dirty == atomic_load(&h->dirtybytes) &&
          mapped + cached == atomic_load(&h->mapped);
 }
 
@@ -1107,7 +1383,8 @@ static size_t realsize (ShoalHeap *h, void *b, size_t n, int take) {
   if (n > MAXSMALL || !mayshrunk(h, b)) return n;
   pthread_mutex_lock(&h->largelock);
   if (!take) real = mapget(&h->shrunk, b);
-  else if ((real = maptake(&h->shrunk, b)) != 0) noteshrunk(h, b, real, -1);
+  else if ((real = maptake(&h->shrunk, b, NULL)) != 0)
+    noteshrunk(h, b, real, -1);
   pthread_mutex_unlock(&h->largelock);
   return real ? real : n;
 }
@@ -1270,12 +1547,12 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
     return NULL;
   }
   pthread_mutex_lock(&h->largelock);
-  if ((bsize = maptake(&h->shrunk, ptr)) == 0) bsize = osize;
+  if ((bsize = maptake(&h->shrunk, ptr, NULL)) == 0) bsize = osize;
   else noteshrunk(h, ptr, bsize, -1);
   large = (bsize > MAXSMALL);  /* a mapping: its tail pages go back */
   if (!(large && nsize > MAXSMALL) &&
       !(!large && classof(bsize) == classof(nsize))) {
-    if (!mapput(&h->shrunk, ptr, bsize)) {
+    if (!mapput(&h->shrunk, ptr, bsize, NULL)) {
       /* no memory to note it down (a block just taken out always finds
          its slot): keep Lua's view as it was */
       pthread_mutex_unlock(&h->largelock);
@@ -1321,8 +1598,8 @@ void shoal_heapfree (ShoalHeap *h) {
     munmap(sg->base, SEGSIZE);
     free(sg);
   }
-  for (size_t i = 0; i < h->large.cap; i++)  /* every large block */
-    if (h->large.slot[i].base != NULL)
+  for (size_t i = 0; i < h->large.cap; i++)  /* every mapping */
+    if (h->large.slot[i].base != NULL && h->large.slot[i].seg == NULL)
       unmap(h, h->large.slot[i].base, h->large.slot[i].size);
   free(h->large.slot);
   free(h->shrunk.slot);

@@ -26,5 +26,8 @@ LUAI_FUNC int shoalA_shrunkexact (struct ShoalHeap *h);
 LUAI_FUNC int shoalA_largeexact (struct ShoalHeap *h);
 /* for tests: the next 'n' growths of large blocks' mappings fail */
 LUAI_FUNC void shoalA_failremaps (int n);
+/* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
+   default) or all mapped (0) */
+LUAI_FUNC void shoalA_mediumblocks (int on);
 
 #endif
