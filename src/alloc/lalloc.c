@@ -205,6 +205,7 @@ typedef struct Segment {
   uint64_t used[SEGPAGES / 64];
   uint64_t dirty[SEGPAGES / 64];
   int nfree;  /* pages not used */
+  int maxfree, maxdirty;  /* the longest runs of free and of dirty pages */
   long dirtyat;  /* when a page last went dirty, in ms */
 } Segment;
 
@@ -353,18 +354,40 @@ static int freepages (const Segment *sg, int i, int n) {
 }
 
 
-/* The first of the highest 'n' free pages in a row of 'sg'; -1: none. */
-static int findrun (const Segment *sg, int n) {
+/*
+** The first of the highest 'n' pages in a row whose bits in 'a' are 'on'
+** (1 or 0); -1: none. Words with no such bit are skipped whole.
+*/
+static int findrun (const uint64_t *a, int on, int n) {
+  uint64_t none = on ? 0 : ~(uint64_t)0;
   int run = 0;
   for (int i = SEGPAGES - 1; i >= 0; i--) {
-    if (sg->used[i / 64] == ~(uint64_t)0) {  /* 64 used pages: skip them */
+    if (a[i / 64] == none) {
       run = 0;
       i -= i % 64;
     }
-    else if (isset(sg->used, i)) run = 0;
+    else if ((int)isset(a, i) != on) run = 0;
     else if (++run == n) return i;
   }
   return -1;
+}
+
+
+/* The longest run of pages whose bits in 'a' are 'on'. */
+static int longest (const uint64_t *a, int on) {
+  int run = 0, best = 0;
+  for (int i = 0; i < SEGPAGES; i++) {
+    if ((int)isset(a, i) != on) run = 0;
+    else if (++run > best) best = run;
+  }
+  return best;
+}
+
+
+/* 'maxfree' and 'maxdirty' again, after pages of 'sg' changed. */
+static void measure (Segment *sg) {
+  sg->maxfree = longest(sg->used, 0);
+  sg->maxdirty = longest(sg->dirty, 1);
 }
 
 
@@ -375,6 +398,7 @@ static size_t takepages (ShoalHeap *h, Segment *sg, int i, int n) {
   setpages(sg->used, i, n, 1);
   setpages(sg->dirty, i, n, 0);
   sg->nfree -= n;
+  measure(sg);
   atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
   return (size_t)(n - dirty) * PAGE;
 }
@@ -386,6 +410,7 @@ static void droppages (ShoalHeap *h, Segment *sg, int i, int n) {
   setpages(sg->used, i, n, 0);
   setpages(sg->dirty, i, n, 1);
   sg->nfree += n;
+  measure(sg);
   sg->dirtyat = nowms();
   if (atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed) == 0)
     h->runsdue = sg->dirtyat + PURGEDELAY;
@@ -409,6 +434,7 @@ static size_t purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
     gone += (size_t)n * PAGE;
     i += n;
   }
+  if (gone > 0) measure(sg);
   atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
   return gone;
 }
@@ -424,7 +450,7 @@ static Segment *newsegment (ShoalHeap *h) {
   }
   unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
   sg->base = p;
-  sg->nfree = SEGPAGES;
+  sg->nfree = sg->maxfree = SEGPAGES;
   sg->next = h->segs;
   h->segs = sg;
   countmapped(h, SEGSIZE);
@@ -1059,12 +1085,12 @@ void shoalA_mediumblocks (int on) {
 
 
 /*
-** A medium block: the highest run of free pages that holds it in the
-** heap's segments (newest first), else in a new segment. Freed, its pages
-** stay dirty for the next (see 'expireruns'): unlike a mapping's, they
-** cost no system call and no address-space entry of their own, so that
-** thousands of VMs do not run into the kernel's limit of those (65,530
-** by default).
+** A medium block: the highest run of dirty pages that holds it in the
+** heap's segments (newest first), else of free pages, else the top of a
+** new segment. Freed, its pages stay dirty for the next (see
+** 'expireruns'): unlike a mapping's, they cost no system call and no
+** address-space entry of their own, so that thousands of VMs do not run
+** into the kernel's limit of those (65,530 by default).
 */
 static void *mediumalloc (ShoalHeap *h, size_t size) {
   int n = (int)(size / PAGE), i = -1;
@@ -1074,7 +1100,16 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
   pthread_mutex_lock(&h->largelock);
   expire(h, 0);
   for (sg = h->segs; sg != NULL; sg = sg->next)
-    if (sg->nfree >= n && (i = findrun(sg, n)) >= 0) break;
+    if (sg->maxdirty >= n) {
+      i = findrun(sg->dirty, 1, n);
+      break;
+    }
+  if (sg == NULL)
+    for (sg = h->segs; sg != NULL; sg = sg->next)
+      if (sg->maxfree >= n) {
+        i = findrun(sg->used, 0, n);
+        break;
+      }
   if (sg == NULL) {
     if ((sg = newsegment(h)) == NULL) {
       pthread_mutex_unlock(&h->largelock);
@@ -1313,7 +1348,9 @@ int shoalA_largeexact (ShoalHeap *h) {
     int used = countpages(sg->used, 0, SEGPAGES);
     for (int w = 0; w < SEGPAGES / 64; w++)
       if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
-    if (sg->nfree != SEGPAGES - used) ok = 0;
+    if (sg->nfree != SEGPAGES - used || sg->maxfree != longest(sg->used, 0) ||
+        sg->maxdirty != longest(sg->dirty, 1))
+      ok = 0;
     dirty += (size_t)countpages(sg->dirty, 0, SEGPAGES) * PAGE;
     mapped += SEGSIZE;
   }
