@@ -647,7 +647,14 @@ static void test_medium (void) {
 }
 
 
-/* The process's mappings (entries of its address space). */
+/* The process's mappings (entries of its address space). ThreadSanitizer
+   maps shadow memory beside each mapping it sees: 1,318 for 300 VMs. */
+#if defined(__SANITIZE_THREAD__)
+#define MAPS_CHECKS	0
+#else
+#define MAPS_CHECKS	1
+#endif
+
 static int nmaps (void) {
   FILE *f = fopen("/proc/self/maps", "r");
   int c, n = 0;
@@ -680,8 +687,8 @@ static void test_mediumvmas (void) {
   }
   after = nmaps();
   T_OK(ok);
-  T_OK(after - before < 2 * N);
-  if (after - before >= 2 * N)
+  T_OK(!MAPS_CHECKS || after - before < 2 * N);
+  if (MAPS_CHECKS && after - before >= 2 * N)
     printf("# %d VMs added %d mappings\n", N, after - before);
   built = rss_kb();
   for (int i = 0; i < N && ok; i++) {  /* the blocks freed, the VMs kept */
