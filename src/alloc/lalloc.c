@@ -197,14 +197,13 @@ struct ShoalHeap {
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
 ** each, top down. A page is 'used' by a slab or a medium block; a free
 ** page is 'dirty' while it keeps the memory of a medium block freed there
-** (see 'purgeruns'). The bitmaps change under the heap's 'largelock'.
+** (see 'expireruns'). The bitmaps change under the heap's 'largelock'.
 */
 typedef struct Segment {
   struct Segment *next;
   char *base;
   uint64_t used[SEGPAGES / 64];
   uint64_t dirty[SEGPAGES / 64];
-  int nfree;  /* pages not used */
   int maxfree, maxdirty;  /* the longest runs of free and of dirty pages */
   long dirtyat;  /* when a page last went dirty, in ms */
 } Segment;
@@ -397,7 +396,6 @@ static size_t takepages (ShoalHeap *h, Segment *sg, int i, int n) {
   int dirty = countpages(sg->dirty, i, n);
   setpages(sg->used, i, n, 1);
   setpages(sg->dirty, i, n, 0);
-  sg->nfree -= n;
   measure(sg);
   atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
   return (size_t)(n - dirty) * PAGE;
@@ -409,7 +407,6 @@ static void droppages (ShoalHeap *h, Segment *sg, int i, int n) {
   if (n == 0) return;
   setpages(sg->used, i, n, 0);
   setpages(sg->dirty, i, n, 1);
-  sg->nfree += n;
   measure(sg);
   sg->dirtyat = nowms();
   if (atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed) == 0)
@@ -434,7 +431,7 @@ static size_t purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
     gone += (size_t)n * PAGE;
     i += n;
   }
-  if (gone > 0) measure(sg);
+  if (gone > 0) sg->maxdirty = longest(sg->dirty, 1);  /* no page freed */
   atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
   return gone;
 }
@@ -450,7 +447,7 @@ static Segment *newsegment (ShoalHeap *h) {
   }
   unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
   sg->base = p;
-  sg->nfree = sg->maxfree = SEGPAGES;
+  sg->maxfree = SEGPAGES;
   sg->next = h->segs;
   h->segs = sg;
   countmapped(h, SEGSIZE);
@@ -471,7 +468,7 @@ static void expireruns (ShoalHeap *h, int all) {
     int old = all || now - sg->dirtyat >= PURGEDELAY;
     if (old) purgeseg(h, sg, SIZE_MAX);
     else if (sg->dirtyat + PURGEDELAY < due) due = sg->dirtyat + PURGEDELAY;
-    if (old && sg->nfree == SEGPAGES && sg != h->slabseg) {
+    if (old && sg->maxfree == SEGPAGES && sg != h->slabseg) {
       *p = sg->next;
       unmap(h, sg->base, SEGSIZE);
       free(sg);
@@ -1332,7 +1329,7 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
 /*
 ** For tests, while no other thread frees or shrinks: are the cache's
 ** entries in the order they were freed, does 'cachebytes' count them,
-** do segments' counts and 'dirtybytes' match their pages, are a medium
+** do segments' longest runs and 'dirtybytes' match their pages, are a medium
 ** block's pages used, and does 'mapped' count exactly the segments, the
 ** mappings and the cache?
 */
@@ -1345,10 +1342,9 @@ int shoalA_largeexact (ShoalHeap *h) {
     if (i > 0 && h->cache[i].freedat < h->cache[i - 1].freedat) ok = 0;
   }
   for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
-    int used = countpages(sg->used, 0, SEGPAGES);
     for (int w = 0; w < SEGPAGES / 64; w++)
       if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
-    if (sg->nfree != SEGPAGES - used || sg->maxfree != longest(sg->used, 0) ||
+    if (sg->maxfree != longest(sg->used, 0) ||
         sg->maxdirty != longest(sg->dirty, 1))
       ok = 0;
     dirty += (size_t)countpages(sg->dirty, 0, SEGPAGES) * PAGE;
