@@ -304,12 +304,30 @@ static void unmap (ShoalHeap *h, char *p, size_t size) {
 ** =======================================================
 */
 
-/* Map 'n' bytes aligned to SLABSIZE (map more, cut the rest). */
+static char *mapat (char *hint, size_t n) {
+  char *p = mmap(hint, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  return (p == MAP_FAILED) ? NULL : p;
+}
+
+
+/*
+** Map 'n' bytes aligned to SLABSIZE. The kernel maps top down, at the top
+** of the highest gap that holds the mapping: most often just below the
+** last segment or in a closed VM's segment's place, aligned, so segments
+** adjoin and share one entry of the process's address space, not one
+** each (the kernel allows some 65,000). An unaligned top is most often of
+** a gap that also holds the aligned place just below; failing that, map
+** more and cut the rest.
+*/
 static char *mapaligned (size_t n) {
-  char *p = mmap(NULL, n + SLABSIZE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  char *s;
-  if (p == MAP_FAILED) return NULL;
+  char *p = mapat(NULL, n), *s;
+  if (p == NULL || (uintptr_t)p % SLABSIZE == 0) return p;
+  munmap(p, n);
+  s = (char *)((uintptr_t)p & ~(uintptr_t)(SLABSIZE - 1));
+  if ((p = mapat(s, n)) == s) return s;  /* the hint was free */
+  if (p != NULL) munmap(p, n);
+  if ((p = mapat(NULL, n + SLABSIZE)) == NULL) return NULL;
   s = (char *)(((uintptr_t)p + SLABSIZE - 1) & ~(uintptr_t)(SLABSIZE - 1));
   if (s > p) munmap(p, s - p);
   if (s + n < p + n + SLABSIZE) munmap(s + n, p + n + SLABSIZE - (s + n));
