@@ -348,19 +348,34 @@ static long nowms (void);
 #define isset(a,i)	(((a)[(i) / 64] >> ((i) % 64)) & 1)
 #define pageof(sg,b)	((int)(((char *)(b) - (sg)->base) / PAGE))
 
+/* The bits of pages i .. i+n-1 in their word (i % 64 + n <= 64). */
+static uint64_t mask (int i, int n) {
+  uint64_t ones = (n == 64) ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+  return ones << (i % 64);
+}
+
+/* Pages from i to the end of its word, at most n. */
+static int part (int i, int n) {
+  return (64 - i % 64 < n) ? 64 - i % 64 : n;
+}
+
+
 /* Pages i .. i+n-1 of bitmap 'a' set ('on') or cleared. */
 static void setpages (uint64_t *a, int i, int n, int on) {
-  for (; n > 0; i++, n--) {
-    uint64_t bit = (uint64_t)1 << (i % 64);
-    if (on) a[i / 64] |= bit;
-    else a[i / 64] &= ~bit;
+  for (int k; n > 0; i += k, n -= k) {
+    k = part(i, n);
+    if (on) a[i / 64] |= mask(i, k);
+    else a[i / 64] &= ~mask(i, k);
   }
 }
 
 
 static int countpages (const uint64_t *a, int i, int n) {
   int c = 0;
-  for (; n > 0; i++, n--) c += (int)isset(a, i);
+  for (int k; n > 0; i += k, n -= k) {
+    k = part(i, n);
+    c += __builtin_popcountll(a[i / 64] & mask(i, k));
+  }
   return c;
 }
 
@@ -373,29 +388,48 @@ static int freepages (const Segment *sg, int i, int n) {
 
 /*
 ** The first of the highest 'n' pages in a row whose bits in 'a' are 'on'
-** (1 or 0); -1: none. Words with no such bit are skipped whole.
+** (1 or 0); -1: none. Words all or none of whose bits are 'on' are
+** taken whole.
 */
 static int findrun (const uint64_t *a, int on, int n) {
-  uint64_t none = on ? 0 : ~(uint64_t)0;
   int run = 0;
   for (int i = SEGPAGES - 1; i >= 0; i--) {
-    if (a[i / 64] == none) {
+    uint64_t x = on ? a[i / 64] : ~a[i / 64];  /* 1: a page that counts */
+    if (i % 64 == 63 && x == 0) {
       run = 0;
-      i -= i % 64;
+      i -= 63;
     }
-    else if ((int)isset(a, i) != on) run = 0;
+    else if (i % 64 == 63 && x == ~(uint64_t)0 && run + 64 < n) {
+      run += 64;
+      i -= 63;
+    }
+    else if (!((x >> (i % 64)) & 1)) run = 0;
     else if (++run == n) return i;
   }
   return -1;
 }
 
 
-/* The longest run of pages whose bits in 'a' are 'on'. */
+/*
+** The longest run of pages whose bits in 'a' are 'on'. In a word, the run
+** going on ends at its lowest 0 bit and the next starts above its highest;
+** 'y &= y >> 1' shortens every run of 1 bits by one, so it takes as many
+** steps to clear 'y' as its longest run has bits.
+*/
 static int longest (const uint64_t *a, int on) {
   int run = 0, best = 0;
-  for (int i = 0; i < SEGPAGES; i++) {
-    if ((int)isset(a, i) != on) run = 0;
-    else if (++run > best) best = run;
+  for (int w = 0; w < SEGPAGES / 64; w++) {
+    uint64_t x = on ? a[w] : ~a[w];  /* 1: a page that counts */
+    if (x == ~(uint64_t)0) run += 64;
+    else {
+      int inner = 0;
+      for (uint64_t y = x; y != 0; y &= y >> 1) inner++;
+      run += __builtin_ctzll(~x);
+      if (run > best) best = run;
+      if (inner > best) best = inner;
+      run = __builtin_clzll(~x);
+    }
+    if (run > best) best = run;
   }
   return best;
 }
@@ -441,7 +475,7 @@ static size_t purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
     int n = 0;
     while (i + n < SEGPAGES && isset(sg->dirty, i + n)) n++;
     if (n == 0) {
-      i++;
+      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
       continue;
     }
     madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
@@ -1344,6 +1378,55 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
          atomic_load_explicit(unlisted, relaxed) + inlist == count;
 }
 
+/* 'longest' a page at a time: its reference */
+static int slowlongest (const uint64_t *a, int on) {
+  int run = 0, best = 0;
+  for (int i = 0; i < SEGPAGES; i++) {
+    run = ((int)isset(a, i) == on) ? run + 1 : 0;
+    if (run > best) best = run;
+  }
+  return best;
+}
+
+
+/*
+** For tests: 'rounds' random bitmaps, changed by random runs of pages,
+** each checked against a page at a time: 'setpages', 'countpages',
+** 'findrun' and 'longest'. The mismatches.
+*/
+int shoalA_bitmaps (int rounds, unsigned seed) {
+  uint64_t a[SEGPAGES / 64], was[SEGPAGES / 64];
+  int bad = 0;
+  for (int r = 0; r < rounds; r++) {
+    int i = rand_r(&seed) % SEGPAGES, n, on = rand_r(&seed) % 2, c = 0;
+    int want = -1, run = 0;
+    if (r % 64 == 0)  /* runs of all sizes, over words empty or full too */
+      for (int w = 0; w < SEGPAGES / 64; w++)
+        a[w] = (rand_r(&seed) % 3 == 0) ? 0 : ~(uint64_t)0;
+    n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 8);
+    if (n > SEGPAGES - i) n = SEGPAGES - i;
+    memcpy(was, a, sizeof(a));
+    setpages(a, i, n, on);
+    for (int k = 0; k < SEGPAGES; k++) {  /* 'setpages': the run, no more */
+      int in = (k >= i && k < i + n);
+      if ((int)isset(a, k) != (in ? on : (int)isset(was, k))) bad++;
+    }
+    i = rand_r(&seed) % SEGPAGES;
+    n = 1 + rand_r(&seed) % (SEGPAGES - i);
+    for (int k = i; k < i + n; k++) c += (int)isset(a, k);
+    if (countpages(a, i, n) != c) bad++;
+    n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 80);
+    for (int k = SEGPAGES - 1; k >= 0 && want < 0; k--) {
+      run = ((int)isset(a, k) == on) ? run + 1 : 0;
+      if (run == n) want = k;
+    }
+    if (findrun(a, on, n) != want) bad++;
+    if (longest(a, on) != slowlongest(a, on)) bad++;
+  }
+  return bad;
+}
+
+
 /*
 ** For tests, while no other thread frees or shrinks: are the cache's
 ** entries in the order they were freed, does 'cachebytes' count them,
@@ -1362,19 +1445,22 @@ int shoalA_largeexact (ShoalHeap *h) {
   for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
     for (int w = 0; w < SEGPAGES / 64; w++)
       if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
-    if (sg->maxfree != longest(sg->used, 0) ||
-        sg->maxdirty != longest(sg->dirty, 1))
+    if (sg->maxfree != slowlongest(sg->used, 0) ||
+        sg->maxdirty != slowlongest(sg->dirty, 1))
       ok = 0;
-    dirty += (size_t)countpages(sg->dirty, 0, SEGPAGES) * PAGE;
+    for (int i = 0; i < SEGPAGES; i++)
+      dirty += isset(sg->dirty, i) ? PAGE : 0;
     mapped += SEGSIZE;
   }
   for (size_t i = 0; i < h->large.cap; i++) {
     Mapping *m = &h->large.slot[i];
     if (m->base == NULL) continue;
     if (m->seg == NULL) mapped += m->size;
-    else if (countpages(m->seg->used, pageof(m->seg, m->base),
-                        (int)(m->size / PAGE)) != (int)(m->size / PAGE))
-      ok = 0;  /* a medium block's pages not all used */
+    else {
+      for (int i = pageof(m->seg, m->base), n = (int)(m->size / PAGE); n > 0;
+           i++, n--)
+        if (!isset(m->seg->used, i)) ok = 0;  /* a medium block's page */
+    }
   }
   pthread_mutex_unlock(&h->largelock);
   return ok && cached == atomic_load(&h->cachebytes) &&

@@ -26,6 +26,9 @@ LUAI_FUNC int shoalA_shrunkexact (struct ShoalHeap *h);
 LUAI_FUNC int shoalA_largeexact (struct ShoalHeap *h);
 /* for tests: the next 'n' growths of large blocks' mappings fail */
 LUAI_FUNC void shoalA_failremaps (int n);
+/* for tests: segments' bitmaps' functions against a page at a time, on
+   'rounds' random changes; the mismatches */
+LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);
 /* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
    default) or all mapped (0) */
 LUAI_FUNC void shoalA_mediumblocks (int on);

@@ -31,6 +31,7 @@ extern int shoalA_shrunkexact (ShoalHeap *h);
 extern int shoalA_largeexact (ShoalHeap *h);
 extern void shoalA_failremaps (int n);
 extern void shoalA_mediumblocks (int on);
+extern int shoalA_bitmaps (int rounds, unsigned seed);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -590,6 +591,13 @@ static void test_largegrowfail (void) {
                         "return #t + #s") == LUA_OK &&
        lua_tointeger(L, -1) == 200000);
   lua_close(L);
+}
+
+
+/* The segments' bitmaps, a word at a time, match a page at a time. */
+static void test_bitmaps (void) {
+  if (mapped) return;
+  T_EQI(shoalA_bitmaps(20000, 1), 0);
 }
 
 
@@ -1888,6 +1896,7 @@ int main (int argc, char **argv) {
   test_cachegrow();
   test_largegrowfail();
   test_medium();
+  test_bitmaps();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
