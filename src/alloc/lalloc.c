@@ -188,7 +188,8 @@ struct ShoalHeap {
   struct Segment *slabseg;  /* ... in this segment */
   struct Segment *segs;  /* every segment (under 'largelock') */
   atomic_size_t dirtybytes;  /* in dirty pages (written under 'largelock') */
-  long runsdue;  /* when dirty pages may next have waited PURGEDELAY ms */
+  long runsdue;  /* when a segment's dirty pages may next have waited
+                   PURGEDELAY ms (LONG_MAX: none are dirty) */
   struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 
@@ -205,7 +206,7 @@ typedef struct Segment {
   uint64_t used[SEGPAGES / 64];
   uint64_t dirty[SEGPAGES / 64];
   int maxfree, maxdirty;  /* the longest runs of free and of dirty pages */
-  long dirtyat;  /* when a page last went dirty, in ms */
+  long dirtyat;  /* when its oldest dirty page went dirty, in ms */
 } Segment;
 
 /* the process: 'allinuse' may lag each heap's by FLUSH bytes, so it is
@@ -454,14 +455,19 @@ static size_t takepages (ShoalHeap *h, Segment *sg, int i, int n) {
 }
 
 
-/* Pages i .. i+n-1 of 'sg' freed by a medium block: dirty. */
+/*
+** Pages i .. i+n-1 of 'sg' freed by a medium block: dirty. The segment's
+** clock starts with its first dirty page: a block freed and taken again
+** over and over must not keep older dirty pages from going.
+*/
 static void droppages (ShoalHeap *h, Segment *sg, int i, int n) {
   if (n == 0) return;
+  if (sg->maxdirty == 0) sg->dirtyat = nowms();
   setpages(sg->used, i, n, 0);
   setpages(sg->dirty, i, n, 1);
   measure(sg);
-  sg->dirtyat = nowms();
-  if (atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed) == 0)
+  atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed);
+  if (sg->dirtyat + PURGEDELAY < h->runsdue)
     h->runsdue = sg->dirtyat + PURGEDELAY;
   poison(sg->base + (size_t)i * PAGE, (size_t)n * PAGE);
 }
@@ -507,25 +513,33 @@ static Segment *newsegment (ShoalHeap *h) {
 }
 
 
+/* 'sg' unmapped if no page of it is used nor dirty (but the slabs'). */
+static int dropseg (ShoalHeap *h, Segment **p) {
+  Segment *sg = *p;
+  if (sg->maxfree < SEGPAGES || sg->maxdirty > 0 || sg == h->slabseg)
+    return 0;
+  *p = sg->next;
+  unmap(h, sg->base, SEGSIZE);
+  free(sg);
+  return 1;
+}
+
+
 /*
-** Dirty pages that waited PURGEDELAY ms back to the OS (all: every one),
-** and segments left with no page used unmapped once their dirty pages
-** went (but the one slabs are carved from). Under 'largelock'.
+** The dirty pages of segments whose oldest waited PURGEDELAY ms back to
+** the OS (all: every one), and segments with no page used nor dirty
+** unmapped. Under 'largelock'.
 */
 static void expireruns (ShoalHeap *h, int all) {
   long now = nowms(), due = LONG_MAX;
   Segment **p = &h->segs, *sg;
   if (!all && now < h->runsdue) return;
   while ((sg = *p) != NULL) {
-    int old = all || now - sg->dirtyat >= PURGEDELAY;
-    if (old) purgeseg(h, sg, SIZE_MAX);
-    else if (sg->dirtyat + PURGEDELAY < due) due = sg->dirtyat + PURGEDELAY;
-    if (old && sg->maxfree == SEGPAGES && sg != h->slabseg) {
-      *p = sg->next;
-      unmap(h, sg->base, SEGSIZE);
-      free(sg);
-    }
-    else p = &sg->next;
+    if (sg->maxdirty > 0 && (all || now - sg->dirtyat >= PURGEDELAY))
+      purgeseg(h, sg, SIZE_MAX);
+    if (sg->maxdirty > 0 && sg->dirtyat + PURGEDELAY < due)
+      due = sg->dirtyat + PURGEDELAY;
+    if (!dropseg(h, p)) p = &sg->next;
   }
   h->runsdue = due;
 }
@@ -1064,9 +1078,10 @@ static void makeroom (ShoalHeap *h, size_t n) {
     return;
   pthread_mutex_lock(&h->largelock);
   while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
-  for (Segment *sg = h->segs; sg != NULL && gone < n; sg = sg->next)
-    if (atomic_load_explicit(&h->dirtybytes, relaxed) > 0)
-      gone += purgeseg(h, sg, n - gone);
+  for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && gone < n; ) {
+    if (sg->maxdirty > 0) gone += purgeseg(h, sg, n - gone);
+    if (!dropseg(h, p)) p = &sg->next;  /* left empty: it has no reason to stay */
+  }
   pthread_mutex_unlock(&h->largelock);
 }
 
@@ -1377,6 +1392,12 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
   return atomic_load_explicit(n, relaxed) == count &&
          atomic_load_explicit(unlisted, relaxed) + inlist == count;
 }
+
+/* For tests: bytes in the heap's dirty pages. */
+size_t shoalA_dirty (ShoalHeap *h) {
+  return atomic_load(&h->dirtybytes);
+}
+
 
 /* 'longest' a page at a time: its reference */
 static int slowlongest (const uint64_t *a, int on) {
@@ -1713,6 +1734,7 @@ ShoalHeap *shoal_heapnew (void) {
   pthread_once(&classonce, makeclasses);
   if (h == NULL) return NULL;
   pthread_mutex_init(&h->largelock, NULL);
+  h->runsdue = LONG_MAX;
   pthread_mutex_lock(&heapslock);
   if ((h->hnext = heaps) != NULL) heaps->hprev = h;
   heaps = h;

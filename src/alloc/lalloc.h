@@ -29,6 +29,8 @@ LUAI_FUNC void shoalA_failremaps (int n);
 /* for tests: segments' bitmaps' functions against a page at a time, on
    'rounds' random changes; the mismatches */
 LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);
+/* for tests: bytes in the heap's dirty pages (freed medium blocks') */
+LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
 /* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
    default) or all mapped (0) */
 LUAI_FUNC void shoalA_mediumblocks (int on);

@@ -32,6 +32,7 @@ extern int shoalA_largeexact (ShoalHeap *h);
 extern void shoalA_failremaps (int n);
 extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
+extern size_t shoalA_dirty (ShoalHeap *h);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -653,6 +654,49 @@ static void test_medium (void) {
   T_EQI(st.inuse, 0);
   T_OK(st.mapped == st0.mapped);  /* no slab in the segment: it went */
   T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
+
+/*
+** A segment's dirty pages go once its oldest waited 500 ms, though a
+** block there is freed and taken again every 100 ms (each free once
+** restarted the segment's clock, and the 62 older pages stayed for good).
+** A segment that gives its dirty pages back for fresh ones and is left
+** empty is unmapped at once (it once stayed mapped, and did for good
+** while another segment's block churned: each free put the expiry off).
+*/
+static void test_mediumage (void) {
+  ShoalHeap *h;
+  shoal_MemStats st;
+  char *a, *c;
+  void *s;
+  if (mapped) return;
+  h = shoal_heapnew();
+  c = shoal_alloc(h, NULL, 0, 20000);  /* the segment's top 5 pages */
+  a = shoal_alloc(h, NULL, 0, 250000);  /* the 62 below */
+  if (!T_OK(a != NULL && c != NULL)) return;
+  shoal_alloc(h, a, 250000, 0);
+  T_OK(shoalA_dirty(h) == 62 * 4096);
+  for (int k = 0; k < 12; k++) {  /* 1.2 s */
+    usleep(100 * 1000);
+    shoal_alloc(h, c, 20000, 0);
+    c = shoal_alloc(h, NULL, 0, 20000);  /* the same 5 pages */
+  }
+  T_OK(c != NULL && shoalA_dirty(h) < 62 * 4096);
+  if (shoalA_dirty(h) >= 62 * 4096)
+    printf("# %zu bytes still dirty\n", shoalA_dirty(h));
+  T_OK(shoalA_largeexact(h));
+  shoal_alloc(h, c, 20000, 0);
+  shoal_heaptrim(h);  /* no segment left */
+  a = shoal_alloc(h, NULL, 0, 250000);  /* a segment of its own */
+  shoal_alloc(h, a, 250000, 0);  /* dirty, and empty */
+  s = shoal_alloc(h, NULL, 0, 100);  /* a slab: fresh pages for dirty ones */
+  shoal_heapstats(h, &st);
+  T_OK(s != NULL && shoalA_dirty(h) == 0);
+  T_OK(st.mapped == 1024 * 1024);  /* the slab's segment, no other */
+  T_OK(shoalA_largeexact(h));
+  shoal_alloc(h, s, 100, 0);
   shoal_heapfree(h);
 }
 
@@ -1897,6 +1941,7 @@ int main (int argc, char **argv) {
   test_largegrowfail();
   test_medium();
   test_bitmaps();
+  test_mediumage();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
