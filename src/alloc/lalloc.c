@@ -184,8 +184,6 @@ struct ShoalHeap {
   atomic_size_t mapped;  /* bytes taken from the system */
   size_t limit;  /* 0: none */
   atomic_size_t remotes;  /* remote frees not yet taken back */
-  char *seg, *segend;  /* where new slabs are carved from ... */
-  struct Segment *slabseg;  /* ... in this segment */
   struct Segment *segs;  /* every segment (under 'largelock') */
   atomic_size_t dirtybytes;  /* in dirty pages (written under 'largelock') */
   long runsdue;  /* when a segment's dirty pages may next have waited
@@ -196,7 +194,9 @@ struct ShoalHeap {
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down. A page is 'used' by a slab or a medium block; a free
+** each, top down. Slabs stay till the heap goes, so they go into segments
+** that have slabs already, as long as those have room (see 'mapslab'),
+** rather than pin another. A page is 'used' by a slab or a medium block; a free
 ** page is 'dirty' while it keeps the memory of a medium block freed there
 ** (see 'expireruns'). The bitmaps change under the heap's 'largelock'.
 */
@@ -206,6 +206,7 @@ typedef struct Segment {
   uint64_t used[SEGPAGES / 64];
   uint64_t dirty[SEGPAGES / 64];
   int maxfree, maxdirty;  /* the longest runs of free and of dirty pages */
+  int nslabs;  /* carved from it */
   long dirtyat;  /* when its oldest dirty page went dirty, in ms */
 } Segment;
 
@@ -513,11 +514,10 @@ static Segment *newsegment (ShoalHeap *h) {
 }
 
 
-/* 'sg' unmapped if no page of it is used nor dirty (but the slabs'). */
+/* 'sg' unmapped if no page of it is used nor dirty. */
 static int dropseg (ShoalHeap *h, Segment **p) {
   Segment *sg = *p;
-  if (sg->maxfree < SEGPAGES || sg->maxdirty > 0 || sg == h->slabseg)
-    return 0;
+  if (sg->maxfree < SEGPAGES || sg->maxdirty > 0) return 0;
   *p = sg->next;
   unmap(h, sg->base, SEGSIZE);
   free(sg);
@@ -547,31 +547,48 @@ static void expireruns (ShoalHeap *h, int all) {
 /* }====================================================== */
 
 
+/* The lowest SLABPAGES free pages of 'sg' a slab may take (aligned), or -1. */
+static int slabroom (const Segment *sg) {
+  if (sg->maxfree < SLABPAGES) return -1;
+  for (int i = 0; i < SEGPAGES; i += SLABPAGES)
+    if ((sg->used[i / 64] & mask(i, SLABPAGES)) == 0) return i;
+  return -1;
+}
+
+
 /*
-** A fresh slab, carved from the bottom of the heap's slab segment, or from
-** a new segment when medium blocks took the pages next (address space: no
-** page is touched until used, but its pages will replace cached ones').
+** A fresh slab: the lowest room for one in a segment with slabs, else in
+** any segment, else at the bottom of a new one (address space: no page is
+** touched until used, but its pages will replace cached ones').
 */
 static Slab *mapslab (ShoalHeap *h) {
-  Segment *sg;
+  Segment *sg, *other = NULL;
+  int i = -1, j = -1;
+  char *p;
   makeroom(h, SLABSIZE);
   pthread_mutex_lock(&h->largelock);
-  sg = h->slabseg;
-  if (sg == NULL || h->seg == h->segend ||
-      !freepages(sg, pageof(sg, h->seg), SLABPAGES)) {
+  for (sg = h->segs; sg != NULL; sg = sg->next) {
+    if ((i = slabroom(sg)) < 0) continue;
+    if (sg->nslabs > 0) break;
+    if (other == NULL) {
+      other = sg;
+      j = i;
+    }
+  }
+  if (sg == NULL && (sg = other) != NULL) i = j;
+  if (sg == NULL) {
     if ((sg = newsegment(h)) == NULL) {
       pthread_mutex_unlock(&h->largelock);
       return NULL;
     }
-    h->slabseg = sg;
-    h->seg = sg->base;
-    h->segend = sg->base + SEGSIZE;
+    i = 0;
   }
-  takepages(h, sg, pageof(sg, h->seg), SLABPAGES);
+  takepages(h, sg, i, SLABPAGES);
+  sg->nslabs++;
   pthread_mutex_unlock(&h->largelock);
-  unpoison(h->seg, SLABSIZE);  /* a medium block's pages may have been */
-  h->seg += SLABSIZE;
-  return slabat((uintptr_t)h->seg - SLABSIZE);
+  p = sg->base + (size_t)i * PAGE;
+  unpoison(p, SLABSIZE);  /* a medium block's pages may have been */
+  return slabat((uintptr_t)p);
 }
 
 
