@@ -739,6 +739,38 @@ static void test_mediumplace (void) {
 
 
 /*
+** Fresh pages taken for a medium block give back as many cached ones (a
+** 1 MB mapping freed: the cache's oldest); a block that takes a freed
+** block's dirty pages takes no fresh page, and the cache stays.
+*/
+static void test_mediumroom (void) {
+  enum { MB = 1024 * 1024 };
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  void *a, *b, *big;
+  if (mapped) return;
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  big = shoal_alloc(h, NULL, 0, MB);
+  a = shoal_alloc(h, NULL, 0, 200000);  /* a segment */
+  shoal_alloc(h, big, MB, 0);  /* cached */
+  shoal_alloc(h, a, 200000, 0);  /* its pages dirty */
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped == st0.mapped + 2 * MB);
+  b = shoal_alloc(h, NULL, 0, 200000);  /* the dirty pages again */
+  shoal_heapstats(h, &st);
+  T_OK(b == a && st.mapped == st0.mapped + 2 * MB);  /* the cache kept */
+  a = shoal_alloc(h, NULL, 0, 200000);  /* fresh pages below it */
+  shoal_heapstats(h, &st);
+  T_OK(a != NULL && st.mapped == st0.mapped + MB);  /* the cache gave way */
+  T_OK(shoalA_largeexact(h));
+  shoal_alloc(h, a, 200000, 0);
+  shoal_alloc(h, b, 200000, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
 ** A segment's dirty pages go once its oldest waited 500 ms, though a
 ** block there is freed and taken again every 100 ms (each free once
 ** restarted the segment's clock, and the 62 older pages stayed for good).
@@ -2023,6 +2055,7 @@ int main (int argc, char **argv) {
   test_bitmaps();
   test_mediumage();
   test_mediumplace();
+  test_mediumroom();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
