@@ -809,6 +809,16 @@ static void test_mediumage (void) {
   T_OK(st.mapped == 1024 * 1024);  /* the slab's segment, no other */
   T_OK(shoalA_largeexact(h));
   shoal_alloc(h, s, 100, 0);
+  {  /* a slab emptied expires dirty pages too, with nothing cached */
+    void *b[20];
+    for (int i = 0; i < 20; i++) b[i] = shoal_alloc(h, NULL, 0, 16000);
+    a = shoal_alloc(h, NULL, 0, 200000);
+    shoal_alloc(h, a, 200000, 0);
+    T_OK(shoalA_dirty(h) > 0);
+    usleep(600 * 1000);
+    for (int i = 0; i < 20; i++) shoal_alloc(h, b[i], 16000, 0);
+    T_OK(shoalA_dirty(h) == 0 && shoalA_largeexact(h));
+  }
   shoal_heapfree(h);
 }
 
