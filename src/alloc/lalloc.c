@@ -9,7 +9,9 @@
 ** back to the OS (see 'purge'). Blocks freed by another thread go onto
 ** their slab's lock-free 'remote' list, which the owner takes back later;
 ** blocks shrunk by another thread stay in place (see 'shoal_shrinkremote').
-** Blocks over MAXSMALL are mapped straight from the OS (see 'largealloc').
+** Slabs and medium blocks (over MAXSMALL, at most MAXMEDIUM) share the
+** heap's 1 MB segments (see 'Segment'); larger blocks are mapped straight
+** from the OS (see 'largealloc').
 */
 
 #define LUA_CORE
