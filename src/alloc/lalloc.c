@@ -563,10 +563,21 @@ static int slabroom (const Segment *sg) {
 ** any segment, else at the bottom of a new one (address space: no page is
 ** touched until used, but its pages will replace cached ones').
 */
+static atomic_int failslabs;  /* for tests: new slabs to fail */
+
+void shoalA_failslabs (int n) {
+  atomic_store(&failslabs, n);
+}
+
+
 static Slab *mapslab (ShoalHeap *h) {
   Segment *sg, *other = NULL;
   int i = -1, j = -1;
   char *p;
+  if (l_unlikely(atomic_load_explicit(&failslabs, relaxed) > 0)) {
+    atomic_fetch_sub(&failslabs, 1);
+    return NULL;
+  }
   makeroom(h, SLABSIZE);
   pthread_mutex_lock(&h->largelock);
   for (sg = h->segs; sg != NULL; sg = sg->next) {
@@ -1567,6 +1578,25 @@ static size_t realsize (ShoalHeap *h, void *b, size_t n, int take) {
 }
 
 
+/*
+** A shrink that found no block of its new size (memory is short): the
+** block stays where it is and keeps its size, noted in 'shrunk' as a
+** remote shrink leaves it, so that a shrink fails only when even the note
+** finds no memory. 'bsize': its size (small or large; Lua's new one is
+** small).
+*/
+static int keepshrunk (ShoalHeap *h, void *ptr, size_t bsize) {
+  int ok = 1;
+  pthread_mutex_lock(&h->largelock);
+  if (mapget(&h->shrunk, ptr) == 0) {  /* not noted yet */
+    ok = mapput(&h->shrunk, ptr, bsize, NULL);
+    if (ok) noteshrunk(h, ptr, bsize, 1);
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return ok;
+}
+
+
 /* The general path: whatever the fast paths below do not take. */
 static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
                                    size_t nsize) {
@@ -1593,7 +1623,12 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     if ((b = largeresize(h, ptr, nsize, MREMAP_MAYMOVE)) == NULL)
       return NULL;
   }
-  else if ((b = blockalloc(h, nsize)) == NULL) return NULL;
+  else if ((b = blockalloc(h, nsize)) == NULL) {
+    if (ptr == NULL || nsize > osize || !keepshrunk(h, ptr, bsize))
+      return NULL;
+    count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
+    return ptr;
+  }
   else if (ptr != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
     blockfree(h, ptr, bsize);

@@ -33,6 +33,7 @@ extern void shoalA_failremaps (int n);
 extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
+extern void shoalA_failslabs (int n);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -734,6 +735,35 @@ static void test_mediumplace (void) {
     printf("# 150 blocks of 16000 bytes: %zu KB mapped\n", st.mapped / 1024);
   T_OK(shoalA_largeexact(h));
   for (int i = 0; i < 150; i++) shoal_alloc(h, small[i], 16000, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
+** A shrink that finds no small block (no memory for a slab) does not
+** fail: the block stays in place with its bytes, noted as a remote shrink
+** leaves it, and goes back whole when freed at its new size. It once
+** failed (NULL), which Lua turns into "not enough memory" or a table
+** that keeps its size.
+*/
+static void test_shrinknomem (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st;
+  unsigned char *a, *b;
+  a = shoal_alloc(h, NULL, 0, 40000);  /* large: no slab yet */
+  if (!T_OK(a != NULL)) return;
+  fill(a, 40000, 4);
+  shoalA_failslabs(1000);
+  b = shoal_alloc(h, a, 40000, 100);
+  shoalA_failslabs(0);
+  T_OK(b == a && intact(a, 100, 4));
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 100);
+  T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
+  shoal_alloc(h, a, 100, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -2066,6 +2096,7 @@ int main (int argc, char **argv) {
   test_mediumage();
   test_mediumplace();
   test_mediumroom();
+  test_shrinknomem();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
