@@ -558,11 +558,6 @@ static int slabroom (const Segment *sg) {
 }
 
 
-/*
-** A fresh slab: the lowest room for one in a segment with slabs, else in
-** any segment, else at the bottom of a new one (address space: no page is
-** touched until used, but its pages will replace cached ones').
-*/
 static atomic_int failslabs;  /* for tests: new slabs to fail */
 
 void shoalA_failslabs (int n) {
@@ -570,6 +565,11 @@ void shoalA_failslabs (int n) {
 }
 
 
+/*
+** A fresh slab: the lowest room for one in a segment with slabs, else in
+** any segment, else at the bottom of a new one (address space: no page is
+** touched until used, but its pages will replace cached ones').
+*/
 static Slab *mapslab (ShoalHeap *h) {
   Segment *sg, *other = NULL;
   int i = -1, j = -1;
