@@ -528,12 +528,12 @@ static int dropseg (ShoalHeap *h, Segment **p) {
 
 
 /*
-** The dirty pages of segments whose oldest waited PURGEDELAY ms back to
-** the OS (all: every one), and segments with no page used nor dirty
-** unmapped. Under 'largelock'.
+** The dirty pages of segments whose oldest waited PURGEDELAY ms by 'now'
+** back to the OS (all: every one), and segments with no page used nor
+** dirty unmapped. Under 'largelock'.
 */
-static void expireruns (ShoalHeap *h, int all) {
-  long now = nowms(), due = LONG_MAX;
+static void expireruns (ShoalHeap *h, long now, int all) {
+  long due = LONG_MAX;
   Segment **p = &h->segs, *sg;
   if (!all && now < h->runsdue) return;
   while ((sg = *p) != NULL) {
@@ -553,7 +553,7 @@ static void expireruns (ShoalHeap *h, int all) {
 static int slabroom (const Segment *sg) {
   if (sg->maxfree < SLABPAGES) return -1;
   for (int i = 0; i < SEGPAGES; i += SLABPAGES)
-    if ((sg->used[i / 64] & mask(i, SLABPAGES)) == 0) return i;
+    if (freepages(sg, i, SLABPAGES)) return i;
   return -1;
 }
 
@@ -1046,7 +1046,7 @@ static void expire (ShoalHeap *h, int all) {
     memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
     atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
   }
-  expireruns(h, all);
+  expireruns(h, now, all);
 }
 
 
@@ -1508,9 +1508,9 @@ int shoalA_largeexact (ShoalHeap *h) {
     if (m->base == NULL) continue;
     if (m->seg == NULL) mapped += m->size;
     else {
-      for (int i = pageof(m->seg, m->base), n = (int)(m->size / PAGE); n > 0;
-           i++, n--)
-        if (!isset(m->seg->used, i)) ok = 0;  /* a medium block's page */
+      for (int k = pageof(m->seg, m->base), n = (int)(m->size / PAGE); n > 0;
+           k++, n--)
+        if (!isset(m->seg->used, k)) ok = 0;  /* a medium block's page */
     }
   }
   pthread_mutex_unlock(&h->largelock);
