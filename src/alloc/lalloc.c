@@ -956,22 +956,41 @@ static size_t slotof (const AddrMap *m, const char *b) {
 }
 
 
+static atomic_int failmaps;  /* for tests: growths of address maps to fail */
+
+void shoalA_failmaps (int n) {
+  atomic_store(&failmaps, n);
+}
+
+
+static int mapput (AddrMap *m, char *b, size_t size, Segment *seg);
+
+/* Room in 'm' for one more entry (kept 3/4 full at most); 0 if no memory. */
+static int mapreserve (AddrMap *m) {
+  AddrMap old = *m;
+  if ((m->n + 1) * 4 <= m->cap * 3) return 1;
+  if (l_unlikely(atomic_load_explicit(&failmaps, relaxed) > 0)) {
+    atomic_fetch_sub(&failmaps, 1);
+    return 0;
+  }
+  m->cap = old.cap ? 2 * old.cap : 16;
+  m->n = 0;
+  if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
+    *m = old;
+    return 0;
+  }
+  for (size_t i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
+    if (old.slot[i].base != NULL)
+      mapput(m, old.slot[i].base, old.slot[i].size, old.slot[i].seg);
+  free(old.slot);
+  return 1;
+}
+
+
 /* Enter block 'b' with 'size' (in segment 'seg') in 'm'; 0 if no memory. */
 static int mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
   size_t i;
-  if ((m->n + 1) * 4 > m->cap * 3) {  /* keep it 3/4 full at most */
-    AddrMap old = *m;
-    m->cap = old.cap ? 2 * old.cap : 16;
-    m->n = 0;
-    if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
-      *m = old;
-      return 0;
-    }
-    for (i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
-      if (old.slot[i].base != NULL)
-        mapput(m, old.slot[i].base, old.slot[i].size, old.slot[i].seg);
-    free(old.slot);
-  }
+  if (!mapreserve(m)) return 0;
   for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
   m->slot[i].base = b;
   m->slot[i].size = size;
@@ -993,16 +1012,16 @@ static size_t mapget (const AddrMap *m, const char *b) {
 /* Take block 'b' out of 'm': its size (0: it was not there), and its
    segment into '*seg' unless NULL. */
 static size_t maptake (AddrMap *m, char *b, Segment **seg) {
-  size_t mask = m->cap - 1, i, j, size;
+  size_t wrap = m->cap - 1, i, j, size;
   if (seg != NULL) *seg = NULL;
   if (m->n == 0) return 0;
-  for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & mask)
+  for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & wrap)
     if (m->slot[i].base == NULL) return 0;
   size = m->slot[i].size;
   if (seg != NULL) *seg = m->slot[i].seg;
   for (j = i;;) {  /* close the gap: no tombstones */
     size_t k;
-    j = (j + 1) & mask;
+    j = (j + 1) & wrap;
     if (m->slot[j].base == NULL) break;
     k = slotof(m, m->slot[j].base);  /* may entry j move back to i? */
     if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
@@ -1192,6 +1211,10 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
   size_t fresh;
   char *b;
   pthread_mutex_lock(&h->largelock);
+  if (!mapreserve(&h->large)) {  /* before a new segment, left empty else */
+    pthread_mutex_unlock(&h->largelock);
+    return NULL;
+  }
   expire(h, 0);
   for (sg = h->segs; sg != NULL; sg = sg->next)
     if (sg->maxdirty >= n) {
@@ -1212,10 +1235,7 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
     i = SEGPAGES - n;
   }
   b = sg->base + (size_t)i * PAGE;
-  if (!mapput(&h->large, b, size, sg)) {  /* a new segment waits, free */
-    pthread_mutex_unlock(&h->largelock);
-    return NULL;
-  }
+  mapput(&h->large, b, size, sg);  /* cannot fail: room was reserved */
   fresh = takepages(h, sg, i, n);
   pthread_mutex_unlock(&h->largelock);
   if (fresh > 0) freshroom(h, fresh);

@@ -33,6 +33,8 @@ LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);
 LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
 /* for tests: the next 'n' new slabs fail (no memory) */
 LUAI_FUNC void shoalA_failslabs (int n);
+/* for tests: the next 'n' growths of heaps' address maps fail (no memory) */
+LUAI_FUNC void shoalA_failmaps (int n);
 /* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
    default) or all mapped (0) */
 LUAI_FUNC void shoalA_mediumblocks (int on);

@@ -34,6 +34,7 @@ extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
+extern void shoalA_failmaps (int n);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -763,6 +764,46 @@ static void test_shrinknomem (void) {
   shoal_alloc(h, a, 100, 0);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
+  T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
+
+/*
+** No memory to note a block in the heap's address maps: a new large block
+** fails (NULL) and leaves nothing mapped behind it (a new segment once
+** stayed, empty, until a later block or a trim took it); a shrink that can
+** neither get a slab nor note the block fails and leaves the block intact
+** and counted at its old size.
+*/
+static void test_mapnomem (void) {
+  ShoalHeap *h = shoal_heapnew();
+  shoal_MemStats st0, st;
+  unsigned char *a;
+  shoal_heapstats(h, &st0);
+  shoalA_failmaps(1);
+  a = shoal_alloc(h, NULL, 0, 40000);
+  shoalA_failmaps(0);
+  T_OK(a == NULL);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped);
+  T_EQI(st.inuse, st0.inuse);
+  T_OK(shoalA_largeexact(h));
+  a = shoal_alloc(h, NULL, 0, 40000);  /* memory again: it works */
+  if (!T_OK(a != NULL)) { shoal_heapfree(h); return; }
+  fill(a, 40000, 5);
+  shoalA_failslabs(1000);
+  shoalA_failmaps(1000);
+  T_OK(shoal_alloc(h, a, 40000, 100) == NULL);
+  shoalA_failmaps(0);
+  shoalA_failslabs(0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, st0.inuse + 40000);
+  T_OK(intact(a, 40000, 5));
+  T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
+  shoal_alloc(h, a, 40000, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, st0.inuse);
   T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
   shoal_heapfree(h);
 }
@@ -2097,6 +2138,7 @@ int main (int argc, char **argv) {
   test_mediumplace();
   test_mediumroom();
   test_shrinknomem();
+  test_mapnomem();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
