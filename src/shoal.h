@@ -73,7 +73,11 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** memory to note it; a growth is refused with NULL). The owner must not
 ** touch a block while another thread frees or shrinks it, and takes a
 ** shrunk block back (at its new size) only through some synchronisation
-** with that thread (a join, a lock, a release/acquire pair).
+** with that thread (a join, a lock, a release/acquire pair). A heap gives
+** memory it no longer uses back to the OS after a delay, as it allocates
+** and frees; shoal_heapexpire does that from any thread for a heap gone
+** idle (NULL: for every heap whose owner is not inside the allocator),
+** and shoal_heaptrim at once, from the owner's thread.
 */
 typedef struct ShoalHeap ShoalHeap;
 
@@ -90,6 +94,7 @@ LUA_API ShoalHeap *(shoal_heapnew) (void);
 LUA_API void (shoal_heapfree) (ShoalHeap *h);
 LUA_API void (shoal_heaplimit) (ShoalHeap *h, size_t limit);
 LUA_API void (shoal_heaptrim) (ShoalHeap *h);  /* empty slabs to the OS now (owner) */
+LUA_API void (shoal_heapexpire) (ShoalHeap *h);  /* any thread (NULL: every heap) */
 LUA_API void (shoal_heapstats) (ShoalHeap *h, shoal_MemStats *st);  /* NULL: process */
 LUA_API void (shoal_freeremote) (ShoalHeap *h, void *ptr, size_t size);
 LUA_API void *(shoal_shrinkremote) (ShoalHeap *h, void *ptr, size_t osize,

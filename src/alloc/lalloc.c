@@ -54,8 +54,12 @@
 #define STEP		8	/* of the size-class lookup */
 #define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
-#define PURGEDELAY	500	/* ms an empty slab keeps its pages */
 #define PURGESTEP	4	/* empty slabs given back at most per clock tick */
+
+/* ms a heap keeps what it no longer uses (empty slabs' pages, dirty pages,
+   cached mappings): 500, changed only by tests (shoalA_purgedelay) */
+static atomic_int purgedelay = 500;
+#define PURGEDELAY	atomic_load_explicit(&purgedelay, memory_order_relaxed)
 
 /*
 ** Size classes: every STEP bytes up to 64, where Lua's commonest objects
@@ -158,15 +162,17 @@ struct ShoalHeap {
   Slab *mixed;  /* the MIXED slab being carved */
   char *spare, *spareend;  /* a freed block of MIXED slabs, carved again */
   int nmixed;  /* MIXED slabs so far */
+  int nslabs;  /* slabs carved so far */
+  Slab *all;  /* every slab, for releasing them at once */
+  /* 'largelock' guards the empty slabs (so that any thread may give their
+     pages back, see 'shoal_heapexpire') and what follows down to 'segs' */
+  pthread_mutex_t largelock;
   Slab *warm, *oldest;  /* empty slabs with their pages, newest first
                            (linked by 'next' and 'prev') */
   Slab *cold;  /* empty slabs whose pages went back to the OS */
   int nwarm, ncold;
   long purgetick;  /* when the last slabs were given back (see 'purge') */
   int npurged;  /* slabs given back in that tick */
-  int nslabs;  /* slabs carved so far */
-  Slab *all;  /* every slab, for releasing them at once */
-  pthread_mutex_t largelock;  /* guards 'large', 'shrunk' and 'cache' */
   AddrMap large;  /* live large blocks, and their mappings' sizes */
   AddrMap shrunk;  /* blocks shrunk remotely, and their real sizes */
   atomic_uint nmaps;  /* mappings in 'shrunk' (see 'noteshrunk') */
@@ -626,17 +632,19 @@ static void list (ShoalHeap *h, Slab *s) {
 /* A slab ready for class 'c': a kept empty one, or a new one. */
 static Slab *newslab (ShoalHeap *h, int c) {
   Slab *s;
+  pthread_mutex_lock(&h->largelock);
   if ((s = h->warm) != NULL) {
     if ((h->warm = s->next) != NULL) h->warm->prev = NULL;
     else h->oldest = NULL;
     h->nwarm--;
-    unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   }
   else if ((s = h->cold) != NULL) {
     h->cold = s->next;
     h->ncold--;
-    unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   }
+  pthread_mutex_unlock(&h->largelock);
+  if (s != NULL)
+    unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   else {
     if ((s = mapslab(h)) == NULL) return NULL;
     memset(s, 0, sizeof(Slab));
@@ -675,7 +683,8 @@ static long nowms (void) {
 ** in one burst inside a later sweep (73 slabs: a pause of 1-2 ms). Each
 ** slab's header page stays.
 */
-static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm */
+static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm;
+                                            under 'largelock' */
   Slab *w = h->oldest;
   h->oldest = w->prev;
   h->oldest->next = NULL;
@@ -687,9 +696,9 @@ static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm */
 }
 
 
-static void expirecache (ShoalHeap *h, int all);
+static void expire (ShoalHeap *h, int all);
 
-static void purge (ShoalHeap *h, int all) {
+static void purge (ShoalHeap *h, int all) {  /* under 'largelock' */
   long now = all ? 0 : nowms();
   if (now != h->purgetick) {  /* a new tick: a new step */
     h->purgetick = now;
@@ -701,7 +710,7 @@ static void purge (ShoalHeap *h, int all) {
     purgeoldest(h);
     h->npurged++;
   }
-  expirecache(h, all);  /* and the cached large mappings */
+  expire(h, all);  /* and the cached large mappings and dirty pages */
 }
 
 
@@ -710,6 +719,7 @@ static void emptied (ShoalHeap *h, Slab *s) {
   if (s->listed) unlist(h, s);
   if (h->current[s->cls] == s) h->current[s->cls] = NULL;
   s->cls = EMPTY;
+  pthread_mutex_lock(&h->largelock);
   s->emptiedat = nowms();
   s->prev = NULL;
   if ((s->next = h->warm) != NULL) s->next->prev = s;
@@ -717,6 +727,7 @@ static void emptied (ShoalHeap *h, Slab *s) {
   h->warm = s;
   h->nwarm++;
   purge(h, 0);
+  pthread_mutex_unlock(&h->largelock);
 }
 
 
@@ -1069,16 +1080,6 @@ static void expire (ShoalHeap *h, int all) {
 }
 
 
-static void expirecache (ShoalHeap *h, int all) {
-  if (!all && atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
-      atomic_load_explicit(&h->dirtybytes, relaxed) == 0)
-    return;
-  pthread_mutex_lock(&h->largelock);
-  expire(h, all);
-  pthread_mutex_unlock(&h->largelock);
-}
-
-
 /*
 ** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
 ** holds them, whole if of that size, else its head, the rest staying in
@@ -1183,9 +1184,11 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
 ** kept empty slabs and cached mappings, so that its RSS does not hold both.
 */
 static void freshroom (ShoalHeap *h, size_t n) {
+  pthread_mutex_lock(&h->largelock);
   for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY;
        back += SLABSIZE)
     purgeoldest(h);
+  pthread_mutex_unlock(&h->largelock);
   makeroom(h, n);
 }
 
@@ -1850,7 +1853,46 @@ void shoal_heapfree (ShoalHeap *h) {
 void shoal_heaptrim (ShoalHeap *h) {
   if (atomic_load_explicit(&h->remotes, relaxed) > 0)
     takeallremote(h);  /* slabs emptied by other threads' frees go too */
+  pthread_mutex_lock(&h->largelock);
   purge(h, 1);
+  pthread_mutex_unlock(&h->largelock);
+}
+
+
+void shoalA_purgedelay (int ms) {
+  atomic_store(&purgedelay, ms);
+}
+
+
+/* What heap 'h' kept unused PURGEDELAY ms back to the OS. Under 'largelock'. */
+static void expireidle (ShoalHeap *h) {
+  long now = nowms();
+  while (h->nwarm > KEEPEMPTY && now - h->oldest->emptiedat >= PURGEDELAY)
+    purgeoldest(h);
+  expire(h, 0);
+}
+
+
+/*
+** Any thread: heap 'h' (NULL: every heap not busy at that moment) gives
+** back what it kept unused for PURGEDELAY ms. The heap's own thread does
+** that only as it allocates and frees; a VM gone idle would keep it.
+*/
+void shoal_heapexpire (ShoalHeap *h) {
+  if (h != NULL) {
+    pthread_mutex_lock(&h->largelock);
+    expireidle(h);
+    pthread_mutex_unlock(&h->largelock);
+    return;
+  }
+  pthread_mutex_lock(&heapslock);  /* no heap goes meanwhile */
+  for (ShoalHeap *e = heaps; e != NULL; e = e->hnext) {
+    if (pthread_mutex_trylock(&e->largelock) == 0) {  /* busy: its owner's at work */
+      expireidle(e);
+      pthread_mutex_unlock(&e->largelock);
+    }
+  }
+  pthread_mutex_unlock(&heapslock);
 }
 
 

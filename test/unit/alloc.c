@@ -35,16 +35,19 @@ extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
 extern void shoalA_failmaps (int n);
+extern void shoalA_purgedelay (int ms);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
 static int mapped;
 
+#if !defined(__SANITIZE_THREAD__)  /* (under TSan no check asks) */
 /* under valgrind, which preloads its 'vgpreload' libraries */
 static int valgrind (void) {
   const char *pre = getenv("LD_PRELOAD");
   return pre != NULL && strstr(pre, "vgpreload") != NULL;
 }
+#endif
 
 /* sanitizers and valgrind keep shadow memory of their own: RSS tells
    nothing there */
@@ -1134,14 +1137,28 @@ static int freeback (ShoalHeap *h) {
   return ok;
 }
 
+/* Gives back, again and again, all the heap and every heap keep unused. */
+static void *expirer (void *arg) {
+  long n = 0;
+  while (!atomic_load(&ownerdone)) {
+    shoal_heapexpire(arg);
+    shoal_heapexpire(NULL);
+    n++;
+  }
+  return (void *)(intptr_t)n;
+}
+
 static void test_concurrent (void) {
   static Item slot[NSLOTS];
   ShoalHeap *h = shoal_heapnew();
   shoal_MemStats st;
-  pthread_t th;
+  pthread_t th, exp;
+  void *expires;
   int bad = 0, handed = 0, back = 0;
   Item it;
+  shoalA_purgedelay(0);  /* what the expirer thread finds unused goes */
   T_EQI(pthread_create(&th, NULL, remote_mixer, h), 0);
+  T_EQI(pthread_create(&exp, NULL, expirer, h), 0);
   for (int op = 0; op < NCONCOPS && !bad; op++) {
     Item *s = &slot[next(NSLOTS)];
     while (ringget(&toowner, &it)) {  /* shrunk blocks come back */
@@ -1185,6 +1202,9 @@ static void test_concurrent (void) {
     }
   }
   atomic_store(&ownerdone, 1);
+  T_EQI(pthread_join(exp, &expires), 0);
+  shoalA_purgedelay(500);
+  T_OK((intptr_t)expires > 0);
   for (;;) {  /* until the other thread is done with every block */
     if (!freeback(h)) bad = 7;
     if (atomic_load(&toremote.head) == atomic_load(&toremote.tail)) {
@@ -1601,6 +1621,90 @@ static void test_trimremote (void) {
   shoal_heapstats(trimheap, &st);
   T_EQI(st.inuse, 0);
   shoal_heapfree(trimheap);
+  free(p);
+}
+
+
+/*
+** A heap gone idle keeps what it no longer uses (empty slabs' pages, dirty
+** pages, a cached mapping) until it allocates or frees again; another
+** thread's shoal_heapexpire gives back what waited 500 ms (not before),
+** of that heap only, or (NULL) of every heap. The heap goes on as before.
+*/
+static void *expireheap (void *h) {
+  shoal_heapexpire(h);
+  return NULL;
+}
+
+static void expirefrom (ShoalHeap *h) {  /* from another thread */
+  pthread_t th;
+  T_EQI(pthread_create(&th, NULL, expireheap, h), 0);
+  T_EQI(pthread_join(th, NULL), 0);
+}
+
+static void test_heapexpire (void) {
+  enum { N = 20000, MB = 1024 * 1024 };
+  void **p = malloc(N * sizeof(void *)), *m[4], *big, *o;
+  ShoalHeap *h = shoal_heapnew(), *other = shoal_heapnew();
+  shoal_MemStats st1, st, ost1, ost;
+  int before, after, bad = 0;
+  long t0 = nowms();
+  if (!T_OK(p != NULL && h != NULL && other != NULL)) return;
+  for (int i = 0; i < N; i++) {
+    p[i] = shoal_alloc(h, NULL, 0, 64);
+    fill(p[i], 64, 1);
+  }
+  for (int k = 0; k < 4; k++) {
+    m[k] = shoal_alloc(h, NULL, 0, 100000);
+    fill(m[k], 100000, 2);
+  }
+  big = shoal_alloc(h, NULL, 0, MB);
+  o = shoal_alloc(other, NULL, 0, MB);
+  fill(big, MB, 3);
+  fill(o, MB, 4);
+  before = residentpages(p, N);
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+  for (int k = 0; k < 4; k++) shoal_alloc(h, m[k], 100000, 0);
+  shoal_alloc(h, big, MB, 0);
+  shoal_alloc(other, o, MB, 0);
+  shoal_heapstats(h, &st1);
+  shoal_heapstats(other, &ost1);
+  T_OK(shoalA_dirty(h) > 0 || mapped);
+  expirefrom(h);  /* too soon: all stays */
+  if (nowms() - t0 < SOON) {
+    shoal_heapstats(h, &st);
+    T_EQI(st.mapped, st1.mapped);
+    T_OK(residentpages(p, N) == before && (shoalA_dirty(h) > 0 || mapped));
+  }
+  usleep(600 * 1000);
+  expirefrom(h);
+  after = residentpages(p, N);
+  T_OK(before > 250 && after < before / 2);
+  if (after >= before / 2) printf("# resident pages %d before, %d after\n", before, after);
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped + MB <= st1.mapped && shoalA_dirty(h) == 0);
+  T_EQI(st.inuse, 0);
+  shoal_heapstats(other, &ost);
+  T_EQI(ost.mapped, ost1.mapped);  /* the other heap's is its own */
+  expirefrom(NULL);  /* every heap's */
+  shoal_heapstats(other, &ost);
+  T_OK(ost.mapped + MB <= ost1.mapped);
+  T_OK(shoalA_largeexact(h) && shoalA_largeexact(other));
+  for (int i = 0; i < N; i++) {  /* the heap goes on */
+    p[i] = shoal_alloc(h, NULL, 0, 64);
+    fill(p[i], 64, 5);
+  }
+  big = shoal_alloc(h, NULL, 0, MB);
+  if (T_OK(big != NULL)) fill(big, MB, 6);
+  for (int i = 0; i < N; i++) bad += !intact(p[i], 64, 5);
+  T_EQI(bad, 0);
+  T_OK(big == NULL || intact(big, MB, 6));
+  shoal_alloc(h, big, MB, 0);
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+  shoal_heapfree(other);
   free(p);
 }
 
@@ -2152,6 +2256,7 @@ int main (int argc, char **argv) {
   test_wrapped();
   test_stats();
   test_trimremote();
+  test_heapexpire();
   test_limitthreads();
   test_heaplimit();
   test_peakremote();
