@@ -683,11 +683,10 @@ static long nowms (void) {
 ** in one burst inside a later sweep (73 slabs: a pause of 1-2 ms). Each
 ** slab's header page stays.
 */
-static void purgeoldest (ShoalHeap *h) {  /* callers keep > KEEPEMPTY warm;
-                                            under 'largelock' */
+static void purgeoldest (ShoalHeap *h) {  /* nwarm > 0; under 'largelock' */
   Slab *w = h->oldest;
-  h->oldest = w->prev;
-  h->oldest->next = NULL;
+  if ((h->oldest = w->prev) != NULL) h->oldest->next = NULL;
+  else h->warm = NULL;
   h->nwarm--;
   madvise((char *)slabbase(w) + 4096, SLABSIZE - 4096, MADV_DONTNEED);
   w->next = h->cold;
@@ -1864,10 +1863,14 @@ void shoalA_purgedelay (int ms) {
 }
 
 
-/* What heap 'h' kept unused PURGEDELAY ms back to the OS. Under 'largelock'. */
+/*
+** What heap 'h' kept unused PURGEDELAY ms back to the OS, the KEEPEMPTY
+** slabs too: they are for the next sweep of a VM at work, and these have
+** waited through many. Under 'largelock'.
+*/
 static void expireidle (ShoalHeap *h) {
   long now = nowms();
-  while (h->nwarm > KEEPEMPTY && now - h->oldest->emptiedat >= PURGEDELAY)
+  while (h->nwarm > 0 && now - h->oldest->emptiedat >= PURGEDELAY)
     purgeoldest(h);
   expire(h, 0);
 }

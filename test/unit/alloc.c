@@ -1629,7 +1629,8 @@ static void test_trimremote (void) {
 ** A heap gone idle keeps what it no longer uses (empty slabs' pages, dirty
 ** pages, a cached mapping) until it allocates or frees again; another
 ** thread's shoal_heapexpire gives back what waited 500 ms (not before),
-** of that heap only, or (NULL) of every heap. The heap goes on as before.
+** the four empty slabs a heap keeps at work too, of that heap only, or
+** (NULL) of every heap. The heap goes on as before.
 */
 static void *expireheap (void *h) {
   shoal_heapexpire(h);
@@ -1678,9 +1679,11 @@ static void test_heapexpire (void) {
   }
   usleep(600 * 1000);
   expirefrom(h);
+  /* the first page of each slab stays, and the two MIXED slabs: 63 pages
+     of 318; 123 with the four empty slabs kept */
   after = residentpages(p, N);
-  T_OK(before > 250 && after < before / 2);
-  if (after >= before / 2) printf("# resident pages %d before, %d after\n", before, after);
+  T_OK(before > 250 && after < before / 4);
+  if (after >= before / 4) printf("# resident pages %d before, %d after\n", before, after);
   shoal_heapstats(h, &st);
   T_OK(st.mapped + MB <= st1.mapped && shoalA_dirty(h) == 0);
   T_EQI(st.inuse, 0);

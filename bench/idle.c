@@ -1,0 +1,127 @@
+/*
+** idle.c
+** What VMs gone idle keep: N VMs each run a burst of work (small tables
+** and strings made and dropped, a 100 KB string now and then, a 1 MB one
+** twice) one after the other, then all wait, as a server's VMs wait
+** between messages. Built against each build; on Shoal, 'expire' has a
+** thread call shoal_heapexpire(NULL) every 100 ms meanwhile, as a host's
+** timer would, and 'keep' does not.
+**
+**   idle N [keep|expire]
+**
+** Prints METRIC lines for benchrun: process RSS growth per VM after the
+** bursts and after the wait, and the longest shoal_heapexpire call.
+*/
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "lualib.h"
+#if defined(SHOAL)
+#include "shoal.h"
+#endif
+
+
+static const char burst[] =
+  "local keep = {} "
+  "for r = 1, 40 do "
+  "  local t = {} "
+  "  for i = 1, 1000 do t[i] = {i, 's' .. i .. ':' .. r} end "
+  "  if r % 4 == 0 then keep[#keep + 1] = string.rep('m', 100000 + r) end "
+  "  if r % 20 == 0 then keep.big = string.rep('b', 1 << 20) end "
+  "end";
+
+
+#if defined(SHOAL)
+static double now (void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static atomic_int done;
+static double longest;  /* ms, of a shoal_heapexpire call */
+
+static void *timer (void *arg) {
+  (void)arg;
+  while (!atomic_load(&done)) {
+    double t0;
+    usleep(100 * 1000);
+    t0 = now();
+    shoal_heapexpire(NULL);
+    if ((now() - t0) * 1000 > longest) longest = (now() - t0) * 1000;
+  }
+  return NULL;
+}
+#endif
+
+
+static double rss_kb (void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024.0);
+}
+
+
+int main (int argc, char **argv) {
+  int n = (argc > 1) ? atoi(argv[1]) : 0;
+  const char *mode = (argc > 2) ? argv[2] : "keep";
+  lua_State **vm;
+  double rss0;
+  if (n < 1 || (strcmp(mode, "keep") != 0 && strcmp(mode, "expire") != 0)) {
+    fprintf(stderr, "usage: idle N [keep|expire]\n");
+    return 1;
+  }
+#if !defined(SHOAL)
+  if (strcmp(mode, "expire") == 0) {
+    fprintf(stderr, "idle: 'expire' needs the Shoal build\n");
+    return 1;
+  }
+#endif
+  if ((vm = calloc((size_t)n, sizeof(lua_State *))) == NULL) {
+    fprintf(stderr, "idle: no memory\n");
+    return 1;
+  }
+  rss0 = rss_kb();
+#if defined(SHOAL)
+  pthread_t th;
+  if (strcmp(mode, "expire") == 0 && pthread_create(&th, NULL, timer, NULL) != 0) {
+    fprintf(stderr, "idle: no thread\n");
+    return 1;
+  }
+#endif
+  for (int i = 0; i < n; i++) {
+    if ((vm[i] = luaL_newstate()) == NULL) {
+      fprintf(stderr, "idle: no memory for VM %d\n", i + 1);
+      return 1;
+    }
+    luaL_openlibs(vm[i]);
+    if (luaL_dostring(vm[i], burst) != LUA_OK) {
+      fprintf(stderr, "idle: VM %d: %s\n", i + 1, lua_tostring(vm[i], -1));
+      return 1;
+    }
+  }
+  printf("METRIC busy_kb %.1f KB\n", (rss_kb() - rss0) / n);
+  usleep(700 * 1000);  /* longer than Shoal keeps what it no longer uses */
+  printf("METRIC idle_kb %.1f KB\n", (rss_kb() - rss0) / n);
+#if defined(SHOAL)
+  if (strcmp(mode, "expire") == 0) {
+    atomic_store(&done, 1);
+    pthread_join(th, NULL);
+    printf("METRIC expire_ms %.3f ms\n", longest);
+  }
+#endif
+  for (int i = 0; i < n; i++) lua_close(vm[i]);
+  free(vm);
+  return 0;
+}
