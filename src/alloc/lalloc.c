@@ -224,6 +224,7 @@ static atomic_llong allinuse;
 static atomic_size_t allmapped, allpeak;
 static ShoalHeap *heaps;  /* every heap, for the process's statistics */
 static pthread_mutex_t heapslock = PTHREAD_MUTEX_INITIALIZER;
+static ShoalHeap *expiring;  /* where shoal_heapexpire(NULL) is in 'heaps' */
 
 
 #define FLUSH		((ptrdiff_t)64 * 1024)
@@ -1825,7 +1826,10 @@ void shoal_heapfree (ShoalHeap *h) {
   if (h->hprev) h->hprev->hnext = h->hnext;
   else heaps = h->hnext;
   if (h->hnext) h->hnext->hprev = h->hprev;
+  if (expiring == h) expiring = h->hnext;
   pthread_mutex_unlock(&heapslock);
+  pthread_mutex_lock(&h->largelock);  /* a shoal_heapexpire at it is done */
+  pthread_mutex_unlock(&h->largelock);
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;
     h->segs = sg->next;
@@ -1880,22 +1884,36 @@ static void expireidle (ShoalHeap *h) {
 ** Any thread: heap 'h' (NULL: every heap not busy at that moment) gives
 ** back what it kept unused for PURGEDELAY ms. The heap's own thread does
 ** that only as it allocates and frees; a VM gone idle would keep it.
+** Over every heap, the system calls are made without 'heapslock', so that
+** heaps are made and released meanwhile: the heap at hand is held by its
+** 'largelock' (shoal_heapfree waits for it), and 'expiring' tells where
+** to go on (shoal_heapfree moves it past the heap it takes out).
 */
 void shoal_heapexpire (ShoalHeap *h) {
+  static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;  /* for 'expiring' */
   if (h != NULL) {
     pthread_mutex_lock(&h->largelock);
     expireidle(h);
     pthread_mutex_unlock(&h->largelock);
     return;
   }
-  pthread_mutex_lock(&heapslock);  /* no heap goes meanwhile */
-  for (ShoalHeap *e = heaps; e != NULL; e = e->hnext) {
-    if (pthread_mutex_trylock(&e->largelock) == 0) {  /* busy: its owner's at work */
-      expireidle(e);
-      pthread_mutex_unlock(&e->largelock);
+  if (pthread_mutex_trylock(&one) != 0) return;  /* another thread is at it */
+  pthread_mutex_lock(&heapslock);
+  for (h = heaps; h != NULL; ) {
+    if (pthread_mutex_trylock(&h->largelock) != 0) {  /* its owner's at work */
+      h = h->hnext;
+      continue;
     }
+    expiring = h;
+    pthread_mutex_unlock(&heapslock);
+    expireidle(h);
+    pthread_mutex_lock(&heapslock);
+    pthread_mutex_unlock(&h->largelock);
+    h = (expiring == h) ? h->hnext : expiring;  /* 'h' gone: its successor */
   }
+  expiring = NULL;
   pthread_mutex_unlock(&heapslock);
+  pthread_mutex_unlock(&one);
 }
 
 

@@ -1713,6 +1713,59 @@ static void test_heapexpire (void) {
 
 
 /*
+** Heaps made, used and released while another thread gives back what
+** every heap keeps, with nothing kept waiting: the heap it is at may go
+** under it (ASan and TSan see the rest).
+*/
+static atomic_int churndone;
+
+static void *expireloop (void *arg) {
+  long n = 0;
+  (void)arg;
+  while (!atomic_load(&churndone)) {
+    shoal_heapexpire(NULL);
+    n++;
+  }
+  return (void *)(intptr_t)n;
+}
+
+static void test_expirechurn (void) {
+  enum { LIVE = 8 };
+  ShoalHeap *live[LIVE] = {NULL};
+  pthread_t th;
+  void *calls;
+  int bad = 0;
+  shoalA_purgedelay(0);
+  T_EQI(pthread_create(&th, NULL, expireloop, NULL), 0);
+  for (int round = 0; round < 400; round++) {
+    int k = round % LIVE;
+    void *b[64], *m, *big;
+    if (live[k] != NULL) shoal_heapfree(live[k]);
+    live[k] = shoal_heapnew();
+    for (int i = 0; i < 64; i++) {
+      b[i] = shoal_alloc(live[k], NULL, 0, 1000);
+      fill(b[i], 1000, (unsigned char)i);
+    }
+    m = shoal_alloc(live[k], NULL, 0, 50000);
+    big = shoal_alloc(live[k], NULL, 0, 300000);
+    for (int i = 0; i < 64; i += 2) {
+      bad += !intact(b[i], 1000, (unsigned char)i);
+      shoal_alloc(live[k], b[i], 1000, 0);
+    }
+    shoal_alloc(live[k], m, 50000, 0);  /* kept: dirty pages, */
+    shoal_alloc(live[k], big, 300000, 0);  /* a cached mapping */
+    for (int i = 1; i < 64; i += 2) bad += !intact(b[i], 1000, (unsigned char)i);
+  }
+  atomic_store(&churndone, 1);
+  T_EQI(pthread_join(th, &calls), 0);
+  shoalA_purgedelay(500);
+  T_EQI(bad, 0);
+  T_OK((intptr_t)calls > 0);
+  for (int k = 0; k < LIVE; k++) shoal_heapfree(live[k]);
+}
+
+
+/*
 ** Two VMs on two threads running into their limits (their tables' parts
 ** moving by mremap), while a third thread reads every statistic: each
 ** VM catches its errors, no read sees a heap over its limit or a process
@@ -2260,6 +2313,7 @@ int main (int argc, char **argv) {
   test_stats();
   test_trimremote();
   test_heapexpire();
+  test_expirechurn();
   test_limitthreads();
   test_heaplimit();
   test_peakremote();
