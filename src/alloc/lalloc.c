@@ -1828,7 +1828,7 @@ void shoal_heapfree (ShoalHeap *h) {
   if (h->hnext) h->hnext->hprev = h->hprev;
   if (expiring == h) expiring = h->hnext;
   pthread_mutex_unlock(&heapslock);
-  pthread_mutex_lock(&h->largelock);  /* a shoal_heapexpire at it is done */
+  pthread_mutex_lock(&h->largelock);  /* a shoal_heapexpire(NULL) at it ends first */
   pthread_mutex_unlock(&h->largelock);
   while (h->segs != NULL) {  /* every slab at once */
     Segment *sg = h->segs;

@@ -101,17 +101,32 @@ static int sameas (const TString *ts, int tt, const char *str, size_t l,
 }
 
 
-static TString *lookup (STable *t, int tt, const char *str, size_t l,
-                        unsigned int h) {
-  size_t bit = bloombit(t, h), i;
-  if (!(atomic_load_explicit(&t->bloom[bit / 64], memory_order_relaxed) &
-        ((uint64_t)1 << (bit % 64))))
-    return NULL;
-  for (i = h & (t->size - 1); ; i = (i + 1) & (t->size - 1)) {
+/* May 't' hold a string of hash 'h'? (No: it holds none.) */
+static int inbloom (STable *t, unsigned int h) {
+  size_t bit = bloombit(t, h);
+  return (atomic_load_explicit(&t->bloom[bit / 64], memory_order_relaxed) >>
+          (bit % 64)) & 1;
+}
+
+
+/*
+** Out of line: the filter's misses, nearly every new string of a VM, then
+** return without saving the registers that the probing needs.
+*/
+static __attribute__((noinline)) TString *probe (STable *t, int tt,
+                                                 const char *str, size_t l,
+                                                 unsigned int h) {
+  for (size_t i = h & (t->size - 1); ; i = (i + 1) & (t->size - 1)) {
     TString *ts = atomic_load_explicit(&t->slot[i], memory_order_acquire);
     if (ts == NULL) return NULL;
     if (sameas(ts, tt, str, l, h)) return ts;
   }
+}
+
+
+static TString *lookup (STable *t, int tt, const char *str, size_t l,
+                        unsigned int h) {
+  return inbloom(t, h) ? probe(t, tt, str, l, h) : NULL;
 }
 
 
