@@ -8,10 +8,10 @@ $(O)/tools/benchrun: bench/benchrun.c
 	$(CC) -std=c11 -O2 -Wall -Wextra -o $@ $<
 
 # benchmark hosts, built against each build's library
-$(O)/bench/stock/%: bench/%.c $(O)/stock/lib/liblua.a $(O)/stock/include/.stamp
+$(O)/bench/stock/%: bench/%.c bench/host.h $(O)/stock/lib/liblua.a $(O)/stock/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -I$(O)/stock/include -o $@ $< $(O)/stock/lib/liblua.a $(LIBS)
-$(O)/bench/shoal/%: bench/%.c $(O)/shoal/lib/libshoal.a $(O)/shoal/include/.stamp
+$(O)/bench/shoal/%: bench/%.c bench/host.h $(O)/shoal/lib/libshoal.a $(O)/shoal/include/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -DSHOAL -I$(O)/shoal/include -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
 

@@ -14,16 +14,12 @@
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+#include "host.h"
 #if defined(SHOAL)
 #include "shoal.h"
 #endif
 
-
-static double now (void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 
 int main (int argc, char **argv) {
@@ -49,8 +45,8 @@ int main (int argc, char **argv) {
     return 1;
   }
   printf("METRIC vm_mb %.1f MB\n", lua_gc(L, LUA_GCCOUNT) / 1024.0);
-  t0 = now();
+  t0 = host_now();
   lua_close(L);
-  printf("METRIC close_ms %.3f ms\n", (now() - t0) * 1000);
+  printf("METRIC close_ms %.3f ms\n", (host_now() - t0) * 1000);
   return 0;
 }

@@ -18,12 +18,13 @@
 #include <string.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+#include "host.h"
 #if defined(SHOAL)
 #include "shoal.h"
 #endif
@@ -40,37 +41,23 @@ static const char burst[] =
 
 
 #if defined(SHOAL)
-static double now (void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static atomic_int done;
 static double longest;  /* ms, of a shoal_heapexpire call */
 
 static void *timer (void *arg) {
   (void)arg;
   while (!atomic_load(&done)) {
-    double t0;
+    double t0, ms;
     usleep(100 * 1000);
-    t0 = now();
+    t0 = host_now();
     shoal_heapexpire(NULL);
-    if ((now() - t0) * 1000 > longest) longest = (now() - t0) * 1000;
+    ms = (host_now() - t0) * 1000;
+    if (ms > longest) longest = ms;
   }
   return NULL;
 }
 #endif
 
-
-static double rss_kb (void) {
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f == NULL) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return resident * (sysconf(_SC_PAGESIZE) / 1024.0);
-}
 
 
 int main (int argc, char **argv) {
@@ -92,7 +79,7 @@ int main (int argc, char **argv) {
     fprintf(stderr, "idle: no memory\n");
     return 1;
   }
-  rss0 = rss_kb();
+  rss0 = host_rsskb();
 #if defined(SHOAL)
   pthread_t th;
   if (strcmp(mode, "expire") == 0 && pthread_create(&th, NULL, timer, NULL) != 0) {
@@ -111,9 +98,9 @@ int main (int argc, char **argv) {
       return 1;
     }
   }
-  printf("METRIC busy_kb %.1f KB\n", (rss_kb() - rss0) / n);
+  printf("METRIC busy_kb %.1f KB\n", (host_rsskb() - rss0) / n);
   usleep(700 * 1000);  /* longer than Shoal keeps what it no longer uses */
-  printf("METRIC idle_kb %.1f KB\n", (rss_kb() - rss0) / n);
+  printf("METRIC idle_kb %.1f KB\n", (host_rsskb() - rss0) / n);
 #if defined(SHOAL)
   if (strcmp(mode, "expire") == 0) {
     atomic_store(&done, 1);

@@ -24,6 +24,8 @@
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+#include "host.h"
 #include "shoal.h"
 
 #define OSIZE	1000	/* the blocks' size, then the size they shrink to */
@@ -31,12 +33,6 @@
 #define NSIZE	40
 #define FILLER	256	/* blocks of OSIZE: more than the first slabs hold */
 
-
-static double now (void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 
 typedef struct Job {
@@ -99,7 +95,7 @@ int main (int argc, char **argv) {
     lua_rawseti(L, -2, i - 4);
   }
   lua_setglobal(L, "arg");
-  t0 = now();
+  t0 = host_now();
   if (luaL_loadfile(L, argv[4]) != LUA_OK) {
     fprintf(stderr, "shrunk: %s\n", lua_tostring(L, -1));
     return 1;
@@ -109,7 +105,7 @@ int main (int argc, char **argv) {
     fprintf(stderr, "shrunk: %s\n", lua_tostring(L, -1));
     return 1;
   }
-  printf("METRIC run_s %.3f s\n", now() - t0);
+  printf("METRIC run_s %.3f s\n", host_now() - t0);
   for (int i = 0; i < j.n; i++)
     shoal_alloc(j.h, j.block[i], shrink ? NSIZE : j.osize, 0);
   for (int i = 0; i < nfiller; i++) shoal_alloc(j.h, filler[i], OSIZE, 0);

@@ -21,22 +21,9 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
-
-static double now (void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
+#include "host.h"
 
 
-static double rss_kb (void) {
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f == NULL) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return resident * (sysconf(_SC_PAGESIZE) / 1024.0);
-}
 
 
 static lua_State *newvm (const char *path, char **mods, int nmods) {
@@ -73,7 +60,7 @@ int main (int argc, char **argv) {
   }
   snprintf(path, sizeof path, "%s/?.lua;%s/?/init.lua", argv[2], argv[2]);
   lua_State **vms = calloc(n, sizeof(lua_State *));
-  double kb = 0, rss0 = rss_kb(), t0 = now();
+  double kb = 0, rss0 = host_rsskb(), t0 = host_now();
   for (int i = 0; i < n; i++) {
     vms[i] = newvm(path, argv + 3, argc - 3);
     if (vms[i] == NULL) {
@@ -83,7 +70,7 @@ int main (int argc, char **argv) {
     kb += lua_gc(vms[i], LUA_GCCOUNT) + lua_gc(vms[i], LUA_GCCOUNTB) / 1024.0;
     if ((i + 1) % 250 == 0) fprintf(stderr, "  %d/%d VMs\n", i + 1, n);
   }
-  double t1 = now(), rss1 = rss_kb();
+  double t1 = host_now(), rss1 = host_rsskb();
   for (int i = 0; i < n; i++) lua_close(vms[i]);
   free(vms);
   printf("METRIC vm_count_kb %.2f KB\n", kb / n);
