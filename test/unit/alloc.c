@@ -1144,6 +1144,7 @@ static void *expirer (void *arg) {
     shoal_heapexpire(arg);
     shoal_heapexpire(NULL);
     n++;
+    sched_yield();  /* valgrind runs one thread at a time: let go */
   }
   return (void *)(intptr_t)n;
 }
@@ -1725,6 +1726,7 @@ static void *expireloop (void *arg) {
   while (!atomic_load(&churndone)) {
     shoal_heapexpire(NULL);
     n++;
+    sched_yield();
   }
   return (void *)(intptr_t)n;
 }
