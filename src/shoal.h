@@ -76,8 +76,9 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** with that thread (a join, a lock, a release/acquire pair). A heap gives
 ** memory it no longer uses back to the OS after a delay, as it allocates
 ** and frees; shoal_heapexpire does that from any thread for a heap gone
-** idle (NULL: for every heap whose owner is not inside the allocator),
-** and shoal_heaptrim at once, from the owner's thread.
+** idle, not while it is being released (NULL: for every heap not locked
+** by its owner at that moment, whatever is released meanwhile), and
+** shoal_heaptrim at once, from the owner's thread.
 */
 typedef struct ShoalHeap ShoalHeap;
 
