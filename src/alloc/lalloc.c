@@ -55,6 +55,7 @@
 #define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
 #define PURGESTEP	4	/* empty slabs given back at most per clock tick */
+#define EXPIRESTEP	16	/* and per shoal_heapexpire */
 
 /* ms a heap keeps what it no longer uses (empty slabs' pages, dirty pages,
    cached mappings): 500, changed only by tests (shoalA_purgedelay) */
@@ -1870,11 +1871,14 @@ void shoalA_purgedelay (int ms) {
 /*
 ** What heap 'h' kept unused PURGEDELAY ms back to the OS, the KEEPEMPTY
 ** slabs too: they are for the next sweep of a VM at work, and these have
-** waited through many. Under 'largelock'.
+** waited through many. At most EXPIRESTEP slabs a call: the owner may need
+** the lock meanwhile (a call gives 1 MB back; a VM that freed 64 MB goes
+** back in 64 calls). Under 'largelock'.
 */
 static void expireidle (ShoalHeap *h) {
   long now = nowms();
-  while (h->nwarm > 0 && now - h->oldest->emptiedat >= PURGEDELAY)
+  for (int n = 0; n < EXPIRESTEP && h->nwarm > 0 &&
+                  now - h->oldest->emptiedat >= PURGEDELAY; n++)
     purgeoldest(h);
   expire(h, 0);
 }
