@@ -59,7 +59,6 @@ static void *timer (void *arg) {
 #endif
 
 
-
 int main (int argc, char **argv) {
   int n = (argc > 1) ? atoi(argv[1]) : 0;
   const char *mode = (argc > 2) ? argv[2] : "keep";

@@ -101,7 +101,7 @@ static int sameas (const TString *ts, int tt, const char *str, size_t l,
 }
 
 
-/* May 't' hold a string of hash 'h'? (No: it holds none.) */
+/* 0: 't' holds no string of hash 'h'; 1: it may */
 static int inbloom (STable *t, unsigned int h) {
   size_t bit = bloombit(t, h);
   return (atomic_load_explicit(&t->bloom[bit / 64], memory_order_relaxed) >>
