@@ -235,6 +235,14 @@ static ShoalHeap *expiring;  /* where shoal_heapexpire(NULL) is in 'heaps' */
 /* a - b, or 0: counters read apart from another thread may cross */
 #define minus(a,b)	((a) > (b) ? (a) - (b) : 0)
 
+/* For tests: does this call fail? Yes while 'left' failures are to come. */
+static int injected (atomic_int *left) {
+  if (l_likely(atomic_load_explicit(left, memory_order_relaxed) <= 0))
+    return 0;
+  atomic_fetch_sub(left, 1);
+  return 1;
+}
+
 /* Bytes Lua holds in 'h'. */
 static size_t heapinuse (ShoalHeap *h) {
   size_t rb = atomic_load_explicit(&h->remotebytes, relaxed);
@@ -582,10 +590,7 @@ static Slab *mapslab (ShoalHeap *h) {
   Segment *sg, *other = NULL;
   int i = -1, j = -1;
   char *p;
-  if (l_unlikely(atomic_load_explicit(&failslabs, relaxed) > 0)) {
-    atomic_fetch_sub(&failslabs, 1);
-    return NULL;
-  }
+  if (injected(&failslabs)) return NULL;
   makeroom(h, SLABSIZE);
   pthread_mutex_lock(&h->largelock);
   for (sg = h->segs; sg != NULL; sg = sg->next) {
@@ -952,8 +957,7 @@ void shoalA_failremaps (int n) {
 
 /* A mapping resized; MAP_FAILED: it stays as it was (growths only). */
 static void *remap (void *b, size_t osize, size_t size, int flags) {
-  if (l_unlikely(size > osize && atomic_load(&failremaps) > 0)) {
-    atomic_fetch_sub(&failremaps, 1);
+  if (size > osize && injected(&failremaps)) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
@@ -979,12 +983,10 @@ static int mapput (AddrMap *m, char *b, size_t size, Segment *seg);
 
 /* Room in 'm' for one more entry (kept 3/4 full at most); 0 if no memory. */
 static int mapreserve (AddrMap *m) {
-  AddrMap old = *m;
+  AddrMap old;
   if ((m->n + 1) * 4 <= m->cap * 3) return 1;
-  if (l_unlikely(atomic_load_explicit(&failmaps, relaxed) > 0)) {
-    atomic_fetch_sub(&failmaps, 1);
-    return 0;
-  }
+  if (injected(&failmaps)) return 0;
+  old = *m;
   m->cap = old.cap ? 2 * old.cap : 16;
   m->n = 0;
   if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
