@@ -702,7 +702,18 @@ static void purgeoldest (ShoalHeap *h) {  /* nwarm > 0; under 'largelock' */
 }
 
 
-static void expire (ShoalHeap *h, int all);
+/* Up to 'most' empty slabs emptied PURGEDELAY ms before 'now' purged,
+   'keep' staying: how many. Under 'largelock'. */
+static int purgedue (ShoalHeap *h, long now, int keep, int most) {
+  int n = 0;
+  for (; n < most && h->nwarm > keep &&
+         now - h->oldest->emptiedat >= PURGEDELAY; n++)
+    purgeoldest(h);
+  return n;
+}
+
+
+static void expire (ShoalHeap *h, long now, int all);
 
 static void purge (ShoalHeap *h, int all) {  /* under 'largelock' */
   long now = all ? 0 : nowms();
@@ -710,13 +721,11 @@ static void purge (ShoalHeap *h, int all) {  /* under 'largelock' */
     h->purgetick = now;
     h->npurged = 0;
   }
-  while (h->nwarm > KEEPEMPTY &&
-         (all || (h->npurged < PURGESTEP &&
-                  now - h->oldest->emptiedat >= PURGEDELAY))) {
-    purgeoldest(h);
-    h->npurged++;
-  }
-  expire(h, all);  /* and the cached large mappings and dirty pages */
+  if (all)
+    while (h->nwarm > KEEPEMPTY) purgeoldest(h);
+  else
+    h->npurged += purgedue(h, now, KEEPEMPTY, PURGESTEP - h->npurged);
+  expire(h, now, all);  /* and the cached large mappings and dirty pages */
 }
 
 
@@ -1063,10 +1072,9 @@ static Mapping uncache (ShoalHeap *h, int i) {
 }
 
 
-/* Unmap the cache's mappings freed PURGEDELAY ms ago (all: every one),
-   which come first; the same for segments' dirty pages. */
-static void expire (ShoalHeap *h, int all) {
-  long now = all ? 0 : nowms();
+/* Unmap the cache's mappings freed PURGEDELAY ms before 'now' (all: every
+   one), which come first; the same for segments' dirty pages. */
+static void expire (ShoalHeap *h, long now, int all) {
   int n = 0;
   size_t bytes = 0;
   while (n < h->ncached && (all || now - h->cache[n].freedat >= PURGEDELAY)) {
@@ -1221,7 +1229,7 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
     pthread_mutex_unlock(&h->largelock);
     return NULL;
   }
-  expire(h, 0);
+  expire(h, nowms(), 0);
   for (sg = h->segs; sg != NULL; sg = sg->next)
     if (sg->maxdirty >= n) {
       i = findrun(sg->dirty, 1, n);
@@ -1256,7 +1264,7 @@ static void *largealloc (ShoalHeap *h, size_t n) {
   if (size <= MAXMEDIUM && !atomic_load_explicit(&nomedium, relaxed))
     return mediumalloc(h, size);
   pthread_mutex_lock(&h->largelock);
-  expire(h, 0);
+  expire(h, nowms(), 0);
   m = fromcache(h, size, 1);
   pthread_mutex_unlock(&h->largelock);
   if (m.base != NULL) {
@@ -1299,7 +1307,7 @@ static void largefree (ShoalHeap *h, void *b) {
   Segment *sg;
   size_t size;
   pthread_mutex_lock(&h->largelock);
-  expire(h, 0);
+  expire(h, nowms(), 0);
   size = maptake(&h->large, b, &sg);
   if (sg != NULL) droppages(h, sg, pageof(sg, b), (int)(size / PAGE));
   else tocache(h, b, size);
@@ -1845,7 +1853,7 @@ void shoal_heapfree (ShoalHeap *h) {
       unmap(h, h->large.slot[i].base, h->large.slot[i].size);
   free(h->large.slot);
   free(h->shrunk.slot);
-  expire(h, 1);
+  expire(h, 0, 1);
   free(h->cache);
   /* what Lua did not free (a wholesale close) leaves the process's count */
   flush(h);
@@ -1879,10 +1887,8 @@ void shoalA_purgedelay (int ms) {
 */
 static void expireidle (ShoalHeap *h) {
   long now = nowms();
-  for (int n = 0; n < EXPIRESTEP && h->nwarm > 0 &&
-                  now - h->oldest->emptiedat >= PURGEDELAY; n++)
-    purgeoldest(h);
-  expire(h, 0);
+  purgedue(h, now, 0, EXPIRESTEP);
+  expire(h, now, 0);
 }
 
 
