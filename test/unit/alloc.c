@@ -1137,11 +1137,14 @@ static int freeback (ShoalHeap *h) {
   return ok;
 }
 
-/* Gives back, again and again, all the heap and every heap keep unused. */
+/* Gives back, again and again, what heap 'arg' (if any) and every heap
+   keep unused, until told to stop; the count of rounds. */
+static atomic_int stopexpiring;
+
 static void *expirer (void *arg) {
   long n = 0;
-  while (!atomic_load(&ownerdone)) {
-    shoal_heapexpire(arg);
+  while (!atomic_load(&stopexpiring)) {
+    if (arg != NULL) shoal_heapexpire(arg);
     shoal_heapexpire(NULL);
     n++;
     sched_yield();  /* valgrind runs one thread at a time: let go */
@@ -1158,6 +1161,7 @@ static void test_concurrent (void) {
   int bad = 0, handed = 0, back = 0;
   Item it;
   shoalA_purgedelay(0);  /* what the expirer thread finds unused goes */
+  atomic_store(&stopexpiring, 0);
   T_EQI(pthread_create(&th, NULL, remote_mixer, h), 0);
   T_EQI(pthread_create(&exp, NULL, expirer, h), 0);
   for (int op = 0; op < NCONCOPS && !bad; op++) {
@@ -1203,6 +1207,7 @@ static void test_concurrent (void) {
     }
   }
   atomic_store(&ownerdone, 1);
+  atomic_store(&stopexpiring, 1);
   T_EQI(pthread_join(exp, &expires), 0);
   shoalA_purgedelay(500);
   T_OK((intptr_t)expires > 0);
@@ -1721,19 +1726,6 @@ static void test_heapexpire (void) {
 ** every heap keeps, with nothing kept waiting: the heap it is at may go
 ** under it (ASan and TSan see the rest).
 */
-static atomic_int churndone;
-
-static void *expireloop (void *arg) {
-  long n = 0;
-  (void)arg;
-  while (!atomic_load(&churndone)) {
-    shoal_heapexpire(NULL);
-    n++;
-    sched_yield();
-  }
-  return (void *)(intptr_t)n;
-}
-
 static void test_expirechurn (void) {
   enum { LIVE = 8 };
   ShoalHeap *live[LIVE] = {NULL};
@@ -1741,7 +1733,8 @@ static void test_expirechurn (void) {
   void *calls;
   int bad = 0;
   shoalA_purgedelay(0);
-  T_EQI(pthread_create(&th, NULL, expireloop, NULL), 0);
+  atomic_store(&stopexpiring, 0);
+  T_EQI(pthread_create(&th, NULL, expirer, NULL), 0);
   for (int round = 0; round < 400; round++) {
     int k = round % LIVE;
     void *b[64], *m, *big;
@@ -1761,7 +1754,7 @@ static void test_expirechurn (void) {
     shoal_alloc(live[k], big, 300000, 0);  /* a cached mapping */
     for (int i = 1; i < 64; i += 2) bad += !intact(b[i], 1000, (unsigned char)i);
   }
-  atomic_store(&churndone, 1);
+  atomic_store(&stopexpiring, 1);
   T_EQI(pthread_join(th, &calls), 0);
   shoalA_purgedelay(500);
   T_EQI(bad, 0);
