@@ -33,6 +33,7 @@ extern void shoalA_failremaps (int n);
 extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
+extern int shoalA_parked (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
 extern void shoalA_failmaps (int n);
 extern void shoalA_purgedelay (int ms);
@@ -115,16 +116,22 @@ static int intact (const unsigned char *p, size_t n, unsigned char tag) {
 }
 
 
-static void test_random (void) {
+/* with a trim every 'trimevery' operations (0: none); the pages trims
+   gave back of slabs partly used */
+static void test_random (int trimevery) {
   static unsigned char *block[NBLOCKS];
   static size_t size[NBLOCKS];
   static unsigned char tag[NBLOCKS];
   ShoalHeap *h = shoal_heapnew();
   shoal_MemStats st;
   size_t live = 0;
-  int bad = 0;
+  int bad = 0, parked = 0;
   for (int op = 0; op < NOPS && !bad; op++) {
     int i = (int)next(NBLOCKS);
+    if (trimevery > 0 && op % trimevery == 0) {
+      shoal_heaptrim(h);
+      parked += shoalA_parked(h);
+    }
     if (block[i] == NULL) {  /* allocate */
       size_t n = randsize();
       block[i] = shoal_alloc(h, NULL, 5 /* a type tag */, n);
@@ -150,6 +157,7 @@ static void test_random (void) {
     }
   }
   T_EQI(bad, 0);
+  if (trimevery > 0) T_OK(parked > 0);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, live);  /* accounting matches the reference */
   T_OK(st.peak >= live && st.mapped >= live);
@@ -1166,6 +1174,7 @@ static void test_concurrent (void) {
   T_EQI(pthread_create(&exp, NULL, expirer, h), 0);
   for (int op = 0; op < NCONCOPS && !bad; op++) {
     Item *s = &slot[next(NSLOTS)];
+    if (op % 4096 == 0) shoal_heaptrim(h);  /* slabs with blocks out there */
     while (ringget(&toowner, &it)) {  /* shrunk blocks come back */
       Item *to = &slot[next(NSLOTS)];
       if (to->p != NULL) {
@@ -1628,6 +1637,81 @@ static void test_trimremote (void) {
   T_EQI(st.inuse, 0);
   shoal_heapfree(trimheap);
   free(p);
+}
+
+
+/*
+** A trim gives back the pages of partly used slabs that hold no block out.
+** The free blocks there come back when their slab has no other: the heap
+** takes no new slab for them, and hands none out twice. The blocks out
+** stay intact, on 'shoal_heaptrim' and on a full collection.
+*/
+static int inslabs (void *b, void *const *slab, int nslab) {
+  for (int k = 0; k < nslab; k++)
+    if (((uintptr_t)b & ~(uintptr_t)0xFFFF) == (uintptr_t)slab[k]) return 1;
+  return 0;
+}
+
+static void test_trimslabs (void) {
+  enum { N = 20000, KEEP = 400, MAXSLABS = 64 };
+  void **p = malloc(N * sizeof(void *)), **q = malloc(N * sizeof(void *));
+  void *slab[MAXSLABS];
+  ShoalHeap *h = shoal_heapnew();
+  int nslab = 0, before, after, bad = 0, nq = 0, parked;
+  if (!T_OK(p != NULL && q != NULL && h != NULL)) return;
+  for (int i = 0; i < N; i++) {
+    void *base;
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
+    fill(p[i], 64, (unsigned char)i);
+    base = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
+    if (!inslabs(base, slab, nslab) && nslab < MAXSLABS) slab[nslab++] = base;
+  }
+  if (!T_EQI(bad, 0)) return;
+  for (int i = 0; i < N; i++)
+    if (i % KEEP != 0) shoal_alloc(h, p[i], 64, 0);
+  before = residentpages(p, N);
+  shoal_heaptrim(h);
+  after = residentpages(p, N);
+  parked = shoalA_parked(h);
+  T_OK(before > 250 && after < before / 2 && parked > 0);
+  if (after >= before / 2)
+    printf("# resident pages %d before, %d after\n", before, after);
+  for (int i = 0; i < N; i += KEEP)
+    if (!intact(p[i], 64, (unsigned char)i)) bad = 2;
+  shoal_heaptrim(h);  /* again: nothing more to give, nothing lost */
+  T_EQI(shoalA_parked(h), parked);
+  for (nq = 0; nq < N - N / KEEP; nq++) {  /* as many as were freed */
+    if ((q[nq] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 3; break; }
+    if (!inslabs(q[nq], slab, nslab)) bad = 4;  /* a new slab */
+    fill(q[nq], 64, (unsigned char)(nq * 7 + 3));
+  }
+  T_EQI(shoalA_parked(h), 0);  /* every slab handed its parked blocks out */
+  for (int i = 0; i < N; i += KEEP)
+    if (!intact(p[i], 64, (unsigned char)i)) bad = 5;
+  for (int i = 0; i < nq; i++)
+    if (!intact(q[i], 64, (unsigned char)(i * 7 + 3))) bad = 6;  /* twice */
+  T_EQI(bad, 0);
+  for (int i = 0; i < nq; i++) shoal_alloc(h, q[i], 64, 0);
+  for (int i = 0; i < N; i += KEEP) shoal_alloc(h, p[i], 64, 0);
+  shoal_heapfree(h);
+  free(p);
+  free(q);
+}
+
+/* A full collection trims partly used slabs too; what stays is intact. */
+static void test_trimcollect (void) {
+  lua_State *L = shoal_newstate(0);
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L,
+    "t = {} for i = 1, 20000 do t[i] = {i} end "
+    "for i = 1, 20000 do if i % 400 ~= 0 then t[i] = nil end end "
+    "collectgarbage()") == LUA_OK);
+  T_OK(shoalA_parked(shoal_heap(L)) > 0);
+  T_OK(luaL_dostring(L,
+    "for i = 1, 20000 do if i % 400 == 0 then assert(t[i][1] == i) end end "
+    "for i = 1, 20000 do t[i] = {-i} end "
+    "for i = 1, 20000 do assert(t[i][1] == -i) end") == LUA_OK);
+  lua_close(L);
 }
 
 
@@ -2280,7 +2364,8 @@ int main (int argc, char **argv) {
   mapped = (argc > 1 && strcmp(argv[1], "mapped") == 0);
   shoalA_mediumblocks(!mapped);
   test_processstats();  /* first: the process's peak is still low */
-  test_random();
+  test_random(0);
+  test_random(1000);  /* slabs trimmed while in use */
   test_remote();
   test_mixed();
   test_classes();
@@ -2310,6 +2395,8 @@ int main (int argc, char **argv) {
   test_wrapped();
   test_stats();
   test_trimremote();
+  test_trimslabs();
+  test_trimcollect();
   test_heapexpire();
   test_expirechurn();
   test_limitthreads();
