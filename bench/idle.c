@@ -5,12 +5,15 @@
 ** twice) one after the other, then all wait, as a server's VMs wait
 ** between messages. Built against each build; on Shoal, 'expire' has a
 ** thread call shoal_heapexpire(NULL) every 100 ms meanwhile, as a host's
-** timer would, and 'keep' does not.
+** timer would, 'trim' does that too and calls shoal_heaptrim on each VM
+** as its burst ends, as a host would when a VM's queue runs empty, and
+** 'keep' does neither.
 **
-**   idle N [keep|expire]
+**   idle N [keep|expire|trim]
 **
 ** Prints METRIC lines for benchrun: process RSS growth per VM after the
-** bursts and after the wait, and the longest shoal_heapexpire call.
+** bursts and after the wait, and the longest shoal_heapexpire and
+** shoal_heaptrim calls.
 */
 
 #include <stdio.h>
@@ -64,13 +67,14 @@ int main (int argc, char **argv) {
   const char *mode = (argc > 2) ? argv[2] : "keep";
   lua_State **vm;
   double rss0;
-  if (n < 1 || (strcmp(mode, "keep") != 0 && strcmp(mode, "expire") != 0)) {
-    fprintf(stderr, "usage: idle N [keep|expire]\n");
+  int expire = (strcmp(mode, "expire") == 0 || strcmp(mode, "trim") == 0);
+  if (n < 1 || (strcmp(mode, "keep") != 0 && !expire)) {
+    fprintf(stderr, "usage: idle N [keep|expire|trim]\n");
     return 1;
   }
 #if !defined(SHOAL)
-  if (strcmp(mode, "expire") == 0) {
-    fprintf(stderr, "idle: 'expire' needs the Shoal build\n");
+  if (expire) {
+    fprintf(stderr, "idle: '%s' needs the Shoal build\n", mode);
     return 1;
   }
 #endif
@@ -80,8 +84,10 @@ int main (int argc, char **argv) {
   }
   rss0 = host_rsskb();
 #if defined(SHOAL)
+  int trim = (strcmp(mode, "trim") == 0);
+  double trimmost = 0;  /* ms, of a shoal_heaptrim call */
   pthread_t th;
-  if (strcmp(mode, "expire") == 0 && pthread_create(&th, NULL, timer, NULL) != 0) {
+  if (expire && pthread_create(&th, NULL, timer, NULL) != 0) {
     fprintf(stderr, "idle: no thread\n");
     return 1;
   }
@@ -96,16 +102,25 @@ int main (int argc, char **argv) {
       fprintf(stderr, "idle: VM %d: %s\n", i + 1, lua_tostring(vm[i], -1));
       return 1;
     }
+#if defined(SHOAL)
+    if (trim) {
+      double t0 = host_now(), ms;
+      shoal_heaptrim(shoal_heap(vm[i]));
+      ms = (host_now() - t0) * 1000;
+      if (ms > trimmost) trimmost = ms;
+    }
+#endif
   }
   printf("METRIC busy_kb %.1f KB\n", (host_rsskb() - rss0) / n);
   usleep(700 * 1000);  /* longer than Shoal keeps what it no longer uses */
   printf("METRIC idle_kb %.1f KB\n", (host_rsskb() - rss0) / n);
 #if defined(SHOAL)
-  if (strcmp(mode, "expire") == 0) {
+  if (expire) {
     atomic_store(&done, 1);
     pthread_join(th, NULL);
     printf("METRIC expire_ms %.3f ms\n", longest);
   }
+  if (trim) printf("METRIC trim_ms %.3f ms\n", trimmost);
 #endif
   for (int i = 0; i < n; i++) lua_close(vm[i]);
   free(vm);

@@ -78,7 +78,9 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** and frees; shoal_heapexpire does that from any thread for a heap gone
 ** idle, not while it is being released (NULL: for every heap not locked
 ** by its owner at that moment, whatever is released meanwhile), and
-** shoal_heaptrim at once, from the owner's thread.
+** shoal_heaptrim at once, the free pages of partly used slabs too, from
+** the owner's thread (or any thread while none runs the VM: a host's,
+** as a VM goes idle).
 */
 typedef struct ShoalHeap ShoalHeap;
 
@@ -94,7 +96,7 @@ LUA_API void *(shoal_alloc) (void *ud, void *ptr, size_t osize, size_t nsize);
 LUA_API ShoalHeap *(shoal_heapnew) (void);
 LUA_API void (shoal_heapfree) (ShoalHeap *h);
 LUA_API void (shoal_heaplimit) (ShoalHeap *h, size_t limit);
-LUA_API void (shoal_heaptrim) (ShoalHeap *h);  /* empty slabs to the OS now (owner) */
+LUA_API void (shoal_heaptrim) (ShoalHeap *h);  /* unused pages to the OS now (owner) */
 LUA_API void (shoal_heapexpire) (ShoalHeap *h);  /* any thread (NULL: every heap) */
 LUA_API void (shoal_heapstats) (ShoalHeap *h, shoal_MemStats *st);  /* NULL: process */
 LUA_API void (shoal_freeremote) (ShoalHeap *h, void *ptr, size_t size);
