@@ -98,7 +98,7 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
   void *free;  /* blocks freed by the owner */
   char *bump, *end;  /* space never handed out */
   unsigned int used;  /* blocks out (owner's view: remote frees not yet taken) */
-  int cls;  /* size class; EMPTY while empty and cached; MIXED */
+  int cls;  /* size class; EMPTY while empty and cached; MIXED; GONE */
   int listed;  /* on its class's 'partial' list */
   atomic_uint nshrunk;  /* its blocks in the heap's 'shrunk' (see 'noteshrunk') */
   struct ShoalHeap *heap;
@@ -107,12 +107,13 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
   struct Slab *allnext;  /* in the heap's list of all its slabs */
   long emptiedat;  /* when it went empty, in ms (see 'purge') */
   atomic_uint nunlisted;  /* of 'nshrunk', those not in 'shrunkat' */
-  _Atomic(void *) shrunkat[NLISTED];  /* the others (NULL: free) */
   unsigned int parked;  /* its pages given back with blocks out (see
                            'trimslab'), a bit each */
+  _Atomic(void *) shrunkat[NLISTED];  /* the others (NULL: free) */
 } Slab;
 
 #define EMPTY		(-1)
+#define GONE		(-3)	/* cold, going back to its segment (see 'trim') */
 /*
 ** A heap's first MAXMIXED slabs are MIXED: blocks of every class, carved
 ** in turn (those of 24, 40 and 56 bytes from the slab's top down), so a
@@ -206,9 +207,9 @@ struct ShoalHeap {
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down. Slabs stay till the heap goes, so they go into segments
-** that have slabs already, as long as those have room (see 'mapslab'),
-** rather than pin another. A page is 'used' by a slab or a medium block; a free
+** each, top down. Slabs stay until a trim finds them empty (see 'trim'),
+** so they go into segments that have slabs already, as long as those have
+** room (see 'mapslab'), rather than pin another. A page is 'used' by a slab or a medium block; a free
 ** page is 'dirty' while it keeps the memory of a medium block freed there
 ** (see 'expireruns'). The bitmaps change under the heap's 'largelock'.
 */
@@ -692,7 +693,8 @@ static long nowms (void) {
 ** being faulted in again each cycle. At most PURGESTEP go back per tick
 ** of the coarse clock: the slabs one sweep emptied would otherwise go back
 ** in one burst inside a later sweep (73 slabs: a pause of 1-2 ms). Each
-** slab's header page stays.
+** slab's header page stays, until a trim gives the slab back to its
+** segment ('unslab').
 */
 static void purgeoldest (ShoalHeap *h) {  /* nwarm > 0; under 'largelock' */
   Slab *w = h->oldest;
@@ -862,7 +864,8 @@ static void *mixedalloc (ShoalHeap *h, int c) {
 */
 #define firstpage(i,size)	((FIRSTBLOCK + (i) * (size)) / PAGE)
 #define lastpage(i,size)	((FIRSTBLOCK + ((i) + 1) * (size) - 1) / PAGE)
-#define MAXBLOCKS	((SLABSIZE - FIRSTBLOCK) / GRAIN)
+#define MAXBLOCKS	((SLABSIZE - FIRSTBLOCK) / 16)	/* 16: the least class */
+_Static_assert(SLABPAGES <= 16, "a slab's pages are bits of 'parked'");
 
 /* The pages that block 'i' of a slab of 'size'-byte blocks meets: a bit each. */
 static unsigned int pagesof (size_t i, size_t size) {
@@ -891,7 +894,8 @@ static void unpark (Slab *s) {
 /*
 ** Give back the pages of class slab 's' that hold no block out (its free
 ** blocks and the room never handed out, which becomes free blocks), and
-** park the blocks that meet them. Owner only; remote frees taken first.
+** park the blocks that meet them. Owner only; a block on the slab's
+** remote list counts as out (another thread may be writing its link).
 */
 static void trimslab (Slab *s) {
   size_t size = blocksize(s->cls);
@@ -900,7 +904,7 @@ static void trimslab (Slab *s) {
   uint64_t isfree[(MAXBLOCKS + 63) / 64];
   unsigned int out = 1, give;  /* page 0 holds the header */
   void **link;
-  if ((n - s->used) * size < PAGE) return;  /* no page can be free */
+  if ((n - s->used) * size < PAGE) return;  /* too little room to matter */
   memset(isfree, 0, sizeof(isfree));
   for (void *b = s->free; b != NULL; b = *(void **)b) {
     size_t i = (size_t)((char *)b - blocks(s)) / size;
@@ -1967,16 +1971,55 @@ void shoal_heapfree (ShoalHeap *h) {
 }
 
 
-/* What 'h' no longer uses back to the OS now; with 'slabs', the free
-   pages of partly used slabs too. Owner only. */
+/*
+** Slab 's' (cold: only its header page still there) back to its segment
+** as free pages, that medium blocks or new slabs take, and with which
+** the segment may go. Under 'largelock'; 's' is in no list.
+*/
+static void unslab (ShoalHeap *h, Slab *s) {
+  char *p = (char *)slabbase(s);
+  Segment *sg = h->segs;
+  while (!(sg->base <= p && p < sg->base + SEGSIZE)) sg = sg->next;
+  madvise(p, PAGE, MADV_DONTNEED);
+  setpages(sg->used, (int)((p - sg->base) / (ptrdiff_t)PAGE), SLABPAGES, 0);
+  sg->nslabs--;
+  measure(sg);
+  poison(p, SLABSIZE);
+}
+
+
+/*
+** What 'h' no longer uses back to the OS now; with 'slabs', the free
+** pages of partly used slabs too, and the cold slabs go back to their
+** segments (those left empty are unmapped). Owner only: it walks 'all'.
+*/
 static void trim (ShoalHeap *h, int slabs) {
+  Slab *gone = NULL;
   if (atomic_load_explicit(&h->remotes, relaxed) > 0)
     takeallremote(h);  /* slabs emptied by other threads' frees go too */
   if (slabs) {
-    for (Slab *s = h->all; s != NULL; s = s->allnext)
-      if (s->cls >= 0) trimslab(s);
+    pthread_mutex_lock(&h->largelock);
+    while (h->nwarm > KEEPEMPTY) purgeoldest(h);
+    gone = h->cold;
+    h->cold = NULL;
+    h->ncold = 0;
+    pthread_mutex_unlock(&h->largelock);
+    for (Slab *s = gone; s != NULL; s = s->next) s->cls = GONE;
+    for (Slab **p = &h->all; *p != NULL; ) {
+      if ((*p)->cls == GONE) {
+        *p = (*p)->allnext;
+        continue;
+      }
+      if ((*p)->cls >= 0) trimslab(*p);
+      p = &(*p)->allnext;
+    }
   }
   pthread_mutex_lock(&h->largelock);
+  while (gone != NULL) {
+    Slab *s = gone;
+    gone = s->next;
+    unslab(h, s);
+  }
   purge(h, 1);
   pthread_mutex_unlock(&h->largelock);
 }

@@ -31,7 +31,8 @@ LUAI_FUNC void shoalA_failremaps (int n);
 LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);
 /* for tests: bytes in the heap's dirty pages (freed medium blocks') */
 LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
-/* for tests: pages of the heap's partly used slabs given back by trims */
+/* for tests: pages of the heap's class slabs given back by trims, their
+   blocks parked (see 'trimslab') */
 LUAI_FUNC int shoalA_parked (struct ShoalHeap *h);
 /* for tests: the next 'n' new slabs fail (no memory) */
 LUAI_FUNC void shoalA_failslabs (int n);
