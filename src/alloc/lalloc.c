@@ -200,18 +200,18 @@ struct ShoalHeap {
   atomic_size_t dirtybytes;  /* in dirty pages (written under 'largelock') */
   long runsdue;  /* when a segment's dirty pages may next have waited
                    PURGEDELAY ms (LONG_MAX: none are dirty) */
-  long trimmedat;  /* when a collection last trimmed partly used slabs */
   struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down. Slabs stay until a trim finds them empty (see 'trim'),
-** so they go into segments that have slabs already, as long as those have
-** room (see 'mapslab'), rather than pin another. A page is 'used' by a slab or a medium block; a free
-** page is 'dirty' while it keeps the memory of a medium block freed there
-** (see 'expireruns'). The bitmaps change under the heap's 'largelock'.
+** each, top down. Slabs stay until shoal_heaptrim finds them empty, so
+** they go into segments that have slabs already, as long as those have
+** room (see 'mapslab'), rather than pin another. A page is 'used' by a
+** slab or a medium block; a free page is 'dirty' while it keeps the
+** memory of a medium block freed there (see 'expireruns'). The bitmaps
+** change under the heap's 'largelock'.
 */
 typedef struct Segment {
   struct Segment *next;
@@ -693,8 +693,8 @@ static long nowms (void) {
 ** being faulted in again each cycle. At most PURGESTEP go back per tick
 ** of the coarse clock: the slabs one sweep emptied would otherwise go back
 ** in one burst inside a later sweep (73 slabs: a pause of 1-2 ms). Each
-** slab's header page stays, until a trim gives the slab back to its
-** segment ('unslab').
+** slab's header page stays, until shoal_heaptrim gives the slab back to
+** its segment ('unslab').
 */
 static void purgeoldest (ShoalHeap *h) {  /* nwarm > 0; under 'largelock' */
   Slab *w = h->oldest;
@@ -1991,7 +1991,8 @@ static void unslab (ShoalHeap *h, Slab *s) {
 /*
 ** What 'h' no longer uses back to the OS now; with 'slabs', the free
 ** pages of partly used slabs too, and the cold slabs go back to their
-** segments (those left empty are unmapped). Owner only: it walks 'all'.
+** segments (those left empty are unmapped): a walk over every slab.
+** Owner only: it walks 'all'.
 */
 static void trim (ShoalHeap *h, int slabs) {
   Slab *gone = NULL;
@@ -2184,19 +2185,15 @@ void shoalA_closed (void *ownheap) {
 
 
 /*
-** A full collection's trim. It walks the free lists of partly used slabs
-** (see 'trimslab') at most once every PURGEDELAY ms: a program that
-** collects in a loop would pay for that walk, and for faulting the pages
-** in again, each time (a loop of 300 collections of a 10 MB heap: 15%).
+** A full collection's trim leaves the slabs alone (see 'trim'): walking
+** them all would make its cost grow with the heap, frozen data included
+** (frozen-gen's full collection took 1.2 of the floor instead of 1.05),
+** and a program collecting in a loop would fault the pages in again each
+** time (300 collections of a 10 MB heap: 15% slower).
 */
 void shoalA_trim (lua_State *L) {
   ShoalHeap *h = shoal_heap(L);
-  if (h != NULL) {
-    long now = nowms();
-    int slabs = (now - h->trimmedat >= PURGEDELAY);
-    if (slabs) h->trimmedat = now;
-    trim(h, slabs);
-  }
+  if (h != NULL) trim(h, 0);
 }
 
 
