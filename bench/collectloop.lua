@@ -1,9 +1,9 @@
 -- collectloop.lua [N]: a program that calls collectgarbage() in a loop, as
 -- some games do once a frame: N rounds, each replacing 20,000 random
 -- entries of a table of 40,000 small tables and strings, then a full
--- collection. On Shoal each full collection trims the heap, and walks the
--- free lists of partly used slabs at most every 500 ms (see README,
--- *Partly used slabs*).
+-- collection. On Shoal each full collection also trims the heap (empty
+-- slabs, cached mappings, dirty pages back to the OS at once), but does
+-- not walk its slabs (see README, *Partly used slabs*).
 local n = tonumber(arg and arg[1]) or 300
 local random = math.random
 math.randomseed(1)  -- the same work on every build and run
