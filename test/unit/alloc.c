@@ -1646,7 +1646,7 @@ static void test_trimremote (void) {
 ** A trim gives back the pages of partly used slabs that hold no block out.
 ** The free blocks there come back when their slab has no other: the heap
 ** takes no new slab for them, and hands none out twice. The blocks out
-** stay intact, on 'shoal_heaptrim' and on a full collection.
+** stay intact.
 */
 static int inslabs (void *b, void *const *slab, int nslab) {
   for (int k = 0; k < nslab; k++)
