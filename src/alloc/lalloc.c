@@ -1981,7 +1981,7 @@ static void unslab (ShoalHeap *h, Slab *s) {
   Segment *sg = h->segs;
   while (!(sg->base <= p && p < sg->base + SEGSIZE)) sg = sg->next;
   madvise(p, PAGE, MADV_DONTNEED);
-  setpages(sg->used, (int)((p - sg->base) / (ptrdiff_t)PAGE), SLABPAGES, 0);
+  setpages(sg->used, pageof(sg, p), SLABPAGES, 0);
   sg->nslabs--;
   measure(sg);
   poison(p, SLABSIZE);
