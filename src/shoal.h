@@ -80,7 +80,9 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** by its owner at that moment, whatever is released meanwhile), and
 ** shoal_heaptrim at once, the free pages of partly used slabs too, from
 ** the owner's thread (or any thread while none runs the VM: a host's,
-** as a VM goes idle).
+** as a VM goes idle). The allocator works in pages of 4 KB: where the
+** system's pages are larger, shoal_heapnew and shoal_newstate fail (NULL,
+** errno ENOTSUP) and luaL_newstate uses the C library's allocator.
 */
 typedef struct ShoalHeap ShoalHeap;
 

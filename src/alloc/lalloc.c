@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 
 #include "lua.h"
@@ -1924,10 +1925,33 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
 /* }====================================================== */
 
 
+/*
+** Pages are PAGE bytes throughout (bitmaps, parked pages, mappings cut and
+** given back a page at a time). Where the system's pages are larger,
+** madvise and munmap would act on whole pages holding other blocks, so no
+** heap is made there: shoal_heapnew fails (ENOTSUP) and luaL_newstate
+** uses the C library's allocator.
+*/
+static atomic_long fakepage;  /* for tests: the system's page size, or 0 */
+
+void shoalA_pagesize (long n) {
+  atomic_store(&fakepage, n);
+}
+
+static int pagesfit (void) {
+  long n = atomic_load_explicit(&fakepage, relaxed);
+  return (n != 0 ? n : sysconf(_SC_PAGESIZE)) == (long)PAGE;
+}
+
+
 ShoalHeap *shoal_heapnew (void) {
-  ShoalHeap *h = calloc(1, sizeof(ShoalHeap));
+  ShoalHeap *h;
+  if (!pagesfit()) {
+    errno = ENOTSUP;
+    return NULL;
+  }
   pthread_once(&classonce, makeclasses);
-  if (h == NULL) return NULL;
+  if ((h = calloc(1, sizeof(ShoalHeap))) == NULL) return NULL;
   pthread_mutex_init(&h->largelock, NULL);
   h->runsdue = LONG_MAX;
   pthread_mutex_lock(&heapslock);
@@ -2132,6 +2156,10 @@ static void readenv (void) {
   else if (e != NULL && *e != '\0' && strcmp(e, "shoal") != 0)
     fprintf(stderr, "shoal: SHOAL_ALLOC must be shoal or system "
                     "(not '%s'); using shoal\n", e);
+  if (on && !pagesfit())
+    fprintf(stderr, "shoal: the allocator needs pages of %zu bytes (this "
+                    "system's are %ld); using the C library's\n",
+                    PAGE, sysconf(_SC_PAGESIZE));
   atomic_store(&usealloc, on);
 }
 
@@ -2147,7 +2175,8 @@ static lua_State *newstate (lua_Alloc fallback, size_t limit) {
   lua_State *L;
   if (fallback != NULL) {  /* luaL_newstate */
     pthread_once(&envonce, readenv);
-    if (!atomic_load(&usealloc)) return lua_newstate(fallback, NULL);
+    if (!atomic_load(&usealloc) || !pagesfit())
+      return lua_newstate(fallback, NULL);
   }
   if ((h = shoal_heapnew()) == NULL) return NULL;
   h->limit = limit;

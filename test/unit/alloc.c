@@ -37,6 +37,7 @@ extern int shoalA_parked (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
 extern void shoalA_failmaps (int n);
 extern void shoalA_purgedelay (int ms);
+extern void shoalA_pagesize (long n);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -1263,6 +1264,52 @@ static void test_default (void) {
 }
 
 
+/*
+** Where the system's pages are not the allocator's 4 KB, no heap is made
+** (their madvise would discard neighbours' blocks): shoal_heapnew and
+** shoal_newstate fail with ENOTSUP, luaL_newstate falls back to the C
+** library's allocator, and the states already made go on.
+*/
+static void test_pagesize (void) {
+  static const long sizes[] = {16384, 65536, 2048};
+  lua_State *before = shoal_newstate(0);
+  size_t i;
+  T_OK(before != NULL);
+  luaL_openlibs(before);
+  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    lua_State *L;
+    shoalA_pagesize(sizes[i]);
+    errno = 0;
+    T_OK(shoal_heapnew() == NULL);
+    T_EQI(errno, ENOTSUP);
+    errno = 0;
+    T_OK(shoal_newstate(0) == NULL);
+    T_EQI(errno, ENOTSUP);
+    L = luaL_newstate();
+    T_OK(L != NULL && shoal_heap(L) == NULL);
+    if (L != NULL) {
+      luaL_openlibs(L);
+      T_OK(luaL_dostring(L, "local t = {} for i = 1, 1e4 do t[i] = {i} end "
+                            "assert(#t == 1e4)") == LUA_OK);
+      lua_close(L);
+    }
+    T_OK(luaL_dostring(before, "local s = ('x'):rep(1e5) "
+                               "assert(#s == 1e5)") == LUA_OK);
+  }
+  shoalA_pagesize(4096);  /* the allocator's own: heaps again */
+  {
+    ShoalHeap *h = shoal_heapnew();
+    lua_State *L = luaL_newstate();
+    T_OK(h != NULL);
+    T_OK(L != NULL && shoal_heap(L) != NULL);
+    shoal_heapfree(h);
+    if (L != NULL) lua_close(L);
+  }
+  shoalA_pagesize(0);
+  lua_close(before);
+}
+
+
 static int grow (lua_State *L) {  /* 10 MB, beyond the other VM's limit */
   if (luaL_dostring(L, "local t = {} for i = 1, 1e5 do t[i] = {i} end") != LUA_OK)
     return lua_error(L);
@@ -2437,6 +2484,7 @@ int main (int argc, char **argv) {
   test_collect();
   test_loop();
   test_newstatelimit();
+  test_pagesize();
   test_wrapped();
   test_stats();
   test_trimremote();
