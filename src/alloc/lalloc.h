@@ -1,7 +1,8 @@
 /*
 ** lalloc.h
 ** The allocator's hooks in Lua's files (lapi.c, lauxlib.c, lgc.c,
-** lstate.c, linit.c), which see only the public API.
+** lstate.c, linit.c), which see only the public API, and its hooks for
+** tests. (Its insides, shared by its own files, are in lheap.h.)
 */
 
 #ifndef lalloc_h
@@ -43,5 +44,8 @@ LUAI_FUNC void shoalA_purgedelay (int ms);
 /* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
    default) or all mapped (0) */
 LUAI_FUNC void shoalA_mediumblocks (int on);
+/* for tests: the system's page size as the allocator sees it (0: the
+   real one) */
+LUAI_FUNC void shoalA_pagesize (long n);
 
 #endif

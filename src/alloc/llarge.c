@@ -1,0 +1,524 @@
+/*
+** llarge.c
+** Blocks over MAXSMALL: medium ones (up to MAXMEDIUM) are runs of pages of
+** the heap's segments, larger ones mappings of their own; and the heap's
+** address maps (block -> size), which also note blocks shrunk remotely.
+*/
+
+#define LUA_CORE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lheap.h"
+#include "lalloc.h"
+
+
+/*
+** {======================================================
+** Large blocks: mapped straight from the OS, page-aligned and without a
+** header: the heap's 'large' table maps each block to its mapping's size.
+** A freed mapping stays in the heap's cache for PURGEDELAY ms, for
+** blocks it can hold or grow into: Lua often frees a part and soon
+** allocates one of the same size (the next round's table, string buffer,
+** array), and a sweep frees many long strings that are made again.
+** 'largelock' guards the table and the cache: blocks may be freed remotely.
+** =======================================================
+*/
+
+#if defined(__SANITIZE_THREAD__)
+/*
+** ThreadSanitizer does not see mremap (it sees mmap and munmap): pages it
+** moved would keep the history of whatever lay there before, and report
+** races that are none. Under TSan a block grows in place where the pages
+** after it are free, as with mremap, else moves by mmap, copy and munmap.
+*/
+static void *osremap (void *b, size_t osize, size_t size, int flags) {
+  void *p;
+  if (size < osize) {  /* in place */
+    munmap((char *)b + size, osize - size);
+    return b;
+  }
+  p = mmap((char *)b + osize, size - osize, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == (char *)b + osize) return b;  /* in place: the pages after were free */
+  if (p != MAP_FAILED) munmap(p, size - osize);  /* a kernel without the flag */
+  if (!(flags & MREMAP_MAYMOVE)) return MAP_FAILED;
+  p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+           -1, 0);
+  if (p == MAP_FAILED) return p;
+  memcpy(p, b, osize);
+  munmap(b, osize);
+  return p;
+}
+#else
+#define osremap(b,osize,size,flags)	mremap(b, osize, size, flags)
+#endif
+
+static atomic_int failremaps;  /* for tests: growths to fail (ENOMEM) */
+
+void shoalA_failremaps (int n) {
+  atomic_store(&failremaps, n);
+}
+
+/* A mapping resized; MAP_FAILED: it stays as it was (growths only). */
+static void *remap (void *b, size_t osize, size_t size, int flags) {
+  if (size > osize && injected(&failremaps)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return osremap(b, osize, size, flags);
+}
+
+#define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */
+
+static size_t slotof (const AddrMap *m, const char *b) {
+  return (size_t)(((uint64_t)(uintptr_t)b * 0x9E3779B97F4A7C15u) >> 32) &
+         (m->cap - 1);
+}
+
+
+static atomic_int failmaps;  /* for tests: growths of address maps to fail */
+
+void shoalA_failmaps (int n) {
+  atomic_store(&failmaps, n);
+}
+
+
+/* Room in 'm' for one more entry (kept 3/4 full at most); 0 if no memory. */
+static int mapreserve (AddrMap *m) {
+  AddrMap old;
+  if ((m->n + 1) * 4 <= m->cap * 3) return 1;
+  if (injected(&failmaps)) return 0;
+  old = *m;
+  m->cap = old.cap ? 2 * old.cap : 16;
+  m->n = 0;
+  if ((m->slot = calloc(m->cap, sizeof(Mapping))) == NULL) {
+    *m = old;
+    return 0;
+  }
+  for (size_t i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
+    if (old.slot[i].base != NULL)
+      shoalL_mapput(m, old.slot[i].base, old.slot[i].size, old.slot[i].seg);
+  free(old.slot);
+  return 1;
+}
+
+
+/* Enter block 'b' with 'size' (in segment 'seg') in 'm'; 0 if no memory. */
+int shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
+  size_t i;
+  if (!mapreserve(m)) return 0;
+  for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
+  m->slot[i].base = b;
+  m->slot[i].size = size;
+  m->slot[i].seg = seg;
+  m->n++;
+  return 1;
+}
+
+
+/* The size of block 'b' in 'm' (0: not there). */
+size_t shoalL_mapget (const AddrMap *m, const char *b) {
+  if (m->n == 0) return 0;
+  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
+    if (m->slot[i].base == b) return m->slot[i].size;
+  return 0;
+}
+
+
+/* Take block 'b' out of 'm': its size (0: it was not there), and its
+   segment into '*seg' unless NULL. */
+size_t shoalL_maptake (AddrMap *m, char *b, Segment **seg) {
+  size_t wrap = m->cap - 1, i, j, size;
+  if (seg != NULL) *seg = NULL;
+  if (m->n == 0) return 0;
+  for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & wrap)
+    if (m->slot[i].base == NULL) return 0;
+  size = m->slot[i].size;
+  if (seg != NULL) *seg = m->slot[i].seg;
+  for (j = i;;) {  /* close the gap: no tombstones */
+    size_t k;
+    j = (j + 1) & wrap;
+    if (m->slot[j].base == NULL) break;
+    k = slotof(m, m->slot[j].base);  /* may entry j move back to i? */
+    if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
+      m->slot[i] = m->slot[j];
+      i = j;
+    }
+  }
+  m->slot[i].base = NULL;
+  m->n--;
+  return size;
+}
+
+
+/*
+** Take entry 'i' out of the cache. The others keep their order, which is
+** the order they were freed in ('freedat' never falls): the oldest first.
+*/
+static Mapping uncache (ShoalHeap *h, int i) {
+  Mapping m = h->cache[i];
+  h->ncached--;
+  memmove(&h->cache[i], &h->cache[i + 1],
+          (size_t)(h->ncached - i) * sizeof(Mapping));
+  atomic_fetch_sub_explicit(&h->cachebytes, m.size, relaxed);
+  return m;
+}
+
+
+/* Unmap the cache's mappings freed PURGEDELAY ms before 'now' (all: every
+   one), which come first; the same for segments' dirty pages. */
+void shoalL_expire (ShoalHeap *h, long now, int all) {
+  int n = 0;
+  size_t bytes = 0;
+  while (n < h->ncached && (all || now - h->cache[n].freedat >= PURGEDELAY)) {
+    shoalA_unmap(h, h->cache[n].base, h->cache[n].size);
+    bytes += h->cache[n].size;
+    n++;
+  }
+  if (n > 0) {
+    h->ncached -= n;
+    memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
+    atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
+  }
+  shoalS_expireruns(h, now, all);
+}
+
+
+/*
+** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
+** holds them, whole if of that size, else its head, the rest staying in
+** the cache (pages already touched: no fault for them; a block never
+** holds pages it does not need). With 'less', when none holds them, the
+** largest that does not, for the caller to grow.
+*/
+static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
+  Mapping m = {NULL, 0, 0, NULL};
+  int best = -1, below = -1;
+  for (int i = 0; i < h->ncached; i++) {
+    size_t s = h->cache[i].size;
+    if (s < size) {
+      if (below < 0 || s > h->cache[below].size) below = i;
+    }
+    else if (best < 0 || s < h->cache[best].size) best = i;
+  }
+  if (best < 0) return (less && below >= 0) ? uncache(h, below) : m;
+  if (h->cache[best].size == size) return uncache(h, best);
+  m = h->cache[best];
+  m.size = size;
+  h->cache[best].base += size;
+  h->cache[best].size -= size;
+  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
+  return m;
+}
+
+
+/* Unmap the cache's oldest mapping; its size. */
+static size_t uncacheoldest (ShoalHeap *h) {
+  Mapping m = uncache(h, 0);
+  shoalA_unmap(h, m.base, m.size);
+  return m.size;
+}
+
+
+/*
+** Before the heap takes 'n' bytes of fresh pages: unmap as many cached
+** (oldest first), then give back as many dirty pages, so that its RSS
+** does not hold both.
+*/
+void shoalL_makeroom (ShoalHeap *h, size_t n) {
+  size_t gone = 0;
+  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
+      atomic_load_explicit(&h->dirtybytes, relaxed) == 0)
+    return;
+  pthread_mutex_lock(&h->largelock);
+  while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
+  for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && gone < n; ) {
+    if (sg->maxdirty > 0) gone += shoalS_purgeseg(h, sg, n - gone);
+    if (!shoalS_dropseg(h, p)) p = &sg->next;  /* left empty: it has no reason to stay */
+  }
+  pthread_mutex_unlock(&h->largelock);
+}
+
+
+/*
+** Room for one more entry in the cache, its array made or grown if need
+** be (0: full, or no memory for the array).
+*/
+static int cacheroom (ShoalHeap *h) {
+  Mapping *c;
+  int n;
+  if (h->ncached < h->cachecap) return 1;
+  if (h->cachecap >= NCACHED) return 0;
+  n = (h->cachecap == 0) ? 8 : 2 * h->cachecap;
+  if (n > NCACHED) n = NCACHED;
+  if ((c = realloc(h->cache, (size_t)n * sizeof(Mapping))) == NULL) return 0;
+  h->cache = c;
+  h->cachecap = n;
+  return 1;
+}
+
+
+/* Keep a freed mapping in the cache, or unmap it (the cache's oldest
+   first) when the cache would hold too much. */
+static void tocache (ShoalHeap *h, char *p, size_t size) {
+  if (size > CACHEMAX) {  /* never kept: the cache stays as it is */
+    shoalA_unmap(h, p, size);
+    return;
+  }
+  while (h->ncached > 0 &&
+         (!cacheroom(h) ||
+          atomic_load_explicit(&h->cachebytes, relaxed) + size > CACHEMAX))
+    uncacheoldest(h);
+  if (!cacheroom(h)) {  /* no array, and no memory to make it */
+    shoalA_unmap(h, p, size);
+    return;
+  }
+  poison(p, size);
+  h->cache[h->ncached].base = p;
+  h->cache[h->ncached].size = size;
+  h->cache[h->ncached].freedat = nowms();
+  h->cache[h->ncached].seg = NULL;
+  h->ncached++;
+  atomic_fetch_add_explicit(&h->cachebytes, size, relaxed);
+}
+
+
+/*
+** Before the heap takes 'n' bytes of fresh pages: give back as many in
+** kept empty slabs and cached mappings, so that its RSS does not hold both.
+*/
+static void freshroom (ShoalHeap *h, size_t n) {
+  pthread_mutex_lock(&h->largelock);
+  for (size_t back = SLABSIZE; back <= n && h->nwarm > KEEPEMPTY;
+       back += SLABSIZE)
+    shoalA_purgeoldest(h);
+  pthread_mutex_unlock(&h->largelock);
+  shoalL_makeroom(h, n);
+}
+
+
+static atomic_int nomedium;  /* for tests: every large block a mapping */
+
+void shoalA_mediumblocks (int on) {
+  atomic_store(&nomedium, !on);
+}
+
+
+/*
+** A medium block: the highest run of dirty pages that holds it in the
+** heap's segments (newest first), else of free pages, else the top of a
+** new segment. Freed, its pages stay dirty for the next (see
+** 'shoalS_expireruns'): unlike a mapping's, they cost no system call and no
+** address-space entry of their own, so that thousands of VMs do not run
+** into the kernel's limit of those (65,530 by default).
+*/
+static void *mediumalloc (ShoalHeap *h, size_t size) {
+  int n = (int)(size / PAGE), i = -1;
+  Segment *sg;
+  size_t fresh;
+  char *b;
+  pthread_mutex_lock(&h->largelock);
+  if (!mapreserve(&h->large)) {  /* before a new segment, left empty else */
+    pthread_mutex_unlock(&h->largelock);
+    return NULL;
+  }
+  shoalL_expire(h, nowms(), 0);
+  for (sg = h->segs; sg != NULL; sg = sg->next)
+    if (sg->maxdirty >= n) {
+      i = shoalS_findrun(sg->dirty, 1, n);
+      break;
+    }
+  if (sg == NULL)
+    for (sg = h->segs; sg != NULL; sg = sg->next)
+      if (sg->maxfree >= n) {
+        i = shoalS_findrun(sg->used, 0, n);
+        break;
+      }
+  if (sg == NULL) {
+    if ((sg = shoalS_newsegment(h)) == NULL) {
+      pthread_mutex_unlock(&h->largelock);
+      return NULL;
+    }
+    i = SEGPAGES - n;
+  }
+  b = sg->base + (size_t)i * PAGE;
+  shoalL_mapput(&h->large, b, size, sg);  /* cannot fail: room was reserved */
+  fresh = shoalS_takepages(h, sg, i, n);
+  pthread_mutex_unlock(&h->largelock);
+  if (fresh > 0) freshroom(h, fresh);
+  unpoison(b, size);
+  return b;
+}
+
+
+void *shoalL_largealloc (ShoalHeap *h, size_t n) {
+  size_t size = pageround(n);
+  Mapping m;
+  if (size <= MAXMEDIUM && !atomic_load_explicit(&nomedium, relaxed))
+    return mediumalloc(h, size);
+  pthread_mutex_lock(&h->largelock);
+  shoalL_expire(h, nowms(), 0);
+  m = fromcache(h, size, 1);
+  pthread_mutex_unlock(&h->largelock);
+  if (m.base != NULL) {
+    unpoison(m.base, m.size);
+    if (m.size < size) {  /* grown: only the pages it lacks are fresh */
+      void *p;
+      freshroom(h, size - m.size);
+      p = remap(m.base, m.size, size, MREMAP_MAYMOVE);
+      if (p != MAP_FAILED) {
+        shoalA_countmapped(h, (ptrdiff_t)(size - m.size));
+        m.base = p;
+        m.size = size;
+      }
+      else {  /* memory is short: give it back, then try fresh pages */
+        shoalA_unmap(h, m.base, m.size);
+        m.base = NULL;
+      }
+    }
+  }
+  if (m.base == NULL) {
+    freshroom(h, size);
+    m.base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m.base == MAP_FAILED) return NULL;
+    m.size = size;
+    shoalA_countmapped(h, (ptrdiff_t)size);
+  }
+  pthread_mutex_lock(&h->largelock);
+  if (!shoalL_mapput(&h->large, m.base, m.size, NULL)) {
+    pthread_mutex_unlock(&h->largelock);
+    shoalA_unmap(h, m.base, m.size);
+    return NULL;
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return m.base;
+}
+
+
+void shoalL_largefree (ShoalHeap *h, void *b) {
+  Segment *sg;
+  size_t size;
+  pthread_mutex_lock(&h->largelock);
+  shoalL_expire(h, nowms(), 0);
+  size = shoalL_maptake(&h->large, b, &sg);
+  if (sg != NULL) shoalS_droppages(h, sg, pageof(sg, b), (int)(size / PAGE));
+  else tocache(h, b, size);
+  pthread_mutex_unlock(&h->largelock);
+}
+
+
+/*
+** A medium block resized, under 'largelock', which it lets go: in place
+** when it shrinks or the pages after it are free, else moved (bytes
+** copied). NULL: no memory ('flags' 0: it may not move); it stays.
+*/
+static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
+                           size_t nsize, int flags) {
+  size_t size = pageround(nsize), fresh = 0;
+  int i = pageof(sg, b), n = (int)(osize / PAGE), m = (int)(size / PAGE);
+  void *p;
+  if (size <= osize) shoalS_droppages(h, sg, i + m, n - m);
+  else if (size <= MAXMEDIUM && shoalS_freepages(sg, i + n, m - n))
+    fresh = shoalS_takepages(h, sg, i + n, m - n);
+  else {  /* moves */
+    shoalL_mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */
+    pthread_mutex_unlock(&h->largelock);
+    if (flags == 0 || (p = shoalL_largealloc(h, nsize)) == NULL) return NULL;
+    memcpy(p, b, osize);
+    shoalL_largefree(h, b);
+    return p;
+  }
+  shoalL_mapput(&h->large, b, size, sg);  /* cannot fail: there was room */
+  pthread_mutex_unlock(&h->largelock);
+  if (size > osize) {
+    unpoison(b + osize, size - osize);
+    if (fresh > 0) freshroom(h, fresh);
+  }
+  return b;
+}
+
+
+/*
+** A large block resized large: its pages move, not its bytes ('flags' 0:
+** it stays in place). A block that grows into cached pages has its bytes
+** copied instead, outside the lock: copying is cheaper than faulting in
+** as many fresh pages. NULL: no memory; the block stays as it was.
+*/
+void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
+  size_t size = pageround(nsize), osize;
+  void *p;
+  Mapping m;
+  Segment *sg;
+  pthread_mutex_lock(&h->largelock);
+  osize = shoalL_maptake(&h->large, b, &sg);
+  if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
+  if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
+    /* meanwhile other threads only take blocks out of 'large' (a shrink
+       puts its block back): the room 'b' left stays */
+    pthread_mutex_unlock(&h->largelock);
+    unpoison(m.base, m.size);
+    memcpy(m.base, b, osize);
+    pthread_mutex_lock(&h->largelock);
+    tocache(h, b, osize);
+    shoalL_mapput(&h->large, m.base, m.size, NULL);  /* cannot fail: there was room */
+    pthread_mutex_unlock(&h->largelock);
+    return m.base;
+  }
+  if (size == osize) p = b;
+  else if ((p = remap(b, osize, size, flags)) == MAP_FAILED) {
+    p = NULL;
+    size = osize;
+  }
+  shoalL_mapput(&h->large, p ? p : b, size, NULL);  /* cannot fail: there was room */
+  pthread_mutex_unlock(&h->largelock);
+  if (p != NULL) shoalA_countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
+  return p;
+}
+
+
+/*
+** For tests, while no other thread frees or shrinks: are the cache's
+** entries in the order they were freed, does 'cachebytes' count them,
+** do segments' longest runs and 'dirtybytes' match their pages, are a medium
+** block's pages used, and does 'mapped' count exactly the segments, the
+** mappings and the cache?
+*/
+int shoalA_largeexact (ShoalHeap *h) {
+  size_t cached = 0, mapped = 0, dirty = 0;
+  int ok = 1;
+  pthread_mutex_lock(&h->largelock);
+  for (int i = 0; i < h->ncached; i++) {
+    cached += h->cache[i].size;
+    if (i > 0 && h->cache[i].freedat < h->cache[i - 1].freedat) ok = 0;
+  }
+  for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
+    for (int w = 0; w < SEGPAGES / 64; w++)
+      if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
+    if (sg->maxfree != shoalS_slowlongest(sg->used, 0) ||
+        sg->maxdirty != shoalS_slowlongest(sg->dirty, 1))
+      ok = 0;
+    for (int i = 0; i < SEGPAGES; i++)
+      dirty += isset(sg->dirty, i) ? PAGE : 0;
+    mapped += SEGSIZE;
+  }
+  for (size_t i = 0; i < h->large.cap; i++) {
+    Mapping *m = &h->large.slot[i];
+    if (m->base == NULL) continue;
+    if (m->seg == NULL) mapped += m->size;
+    else {
+      for (int k = pageof(m->seg, m->base), n = (int)(m->size / PAGE); n > 0;
+           k++, n--)
+        if (!isset(m->seg->used, k)) ok = 0;  /* a medium block's page */
+    }
+  }
+  pthread_mutex_unlock(&h->largelock);
+  return ok && cached == atomic_load(&h->cachebytes) &&
+         dirty == atomic_load(&h->dirtybytes) &&
+         mapped + cached == atomic_load(&h->mapped);
+}
+
+/* }====================================================== */

@@ -1,0 +1,320 @@
+/*
+** lsegment.c
+** Segments: 1 MB mappings of a heap that slabs are carved from, bottom up,
+** and medium blocks take runs of pages from, top down (see 'Segment'). A
+** bitmap of used pages and one of dirty pages (free, but still holding a
+** freed medium block's memory) per segment, read a word at a time.
+*/
+
+#define LUA_CORE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lheap.h"
+#include "lalloc.h"
+
+
+/*
+** {======================================================
+** Mappings
+** =======================================================
+*/
+
+static char *mapat (char *hint, size_t n) {
+  char *p = mmap(hint, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  return (p == MAP_FAILED) ? NULL : p;
+}
+
+
+/*
+** Map 'n' bytes aligned to SLABSIZE. The kernel maps top down, at the top
+** of the highest gap that holds the mapping: most often just below the
+** last segment or in a closed VM's segment's place, aligned, so segments
+** adjoin and share one entry of the process's address space, not one
+** each (the kernel allows some 65,000). An unaligned top is most often of
+** a gap that also holds the aligned place just below; failing that, map
+** more and cut the rest.
+*/
+static char *mapaligned (size_t n) {
+  char *p = mapat(NULL, n), *s;
+  if (p == NULL || (uintptr_t)p % SLABSIZE == 0) return p;
+  munmap(p, n);
+  s = (char *)((uintptr_t)p & ~(uintptr_t)(SLABSIZE - 1));
+  if ((p = mapat(s, n)) == s) return s;  /* the hint was free */
+  if (p != NULL) munmap(p, n);
+  if ((p = mapat(NULL, n + SLABSIZE)) == NULL) return NULL;
+  s = (char *)(((uintptr_t)p + SLABSIZE - 1) & ~(uintptr_t)(SLABSIZE - 1));
+  if (s > p) munmap(p, s - p);
+  if (s + n < p + n + SLABSIZE) munmap(s + n, p + n + SLABSIZE - (s + n));
+  return s;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Segments' pages
+** =======================================================
+*/
+
+/* The bits of pages i .. i+n-1 in their word (i % 64 + n <= 64). */
+static uint64_t mask (int i, int n) {
+  uint64_t ones = (n == 64) ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+  return ones << (i % 64);
+}
+
+/* Pages from i to the end of its word, at most n. */
+static int part (int i, int n) {
+  return (64 - i % 64 < n) ? 64 - i % 64 : n;
+}
+
+
+/* Pages i .. i+n-1 of bitmap 'a' set ('on') or cleared. */
+void shoalS_setpages (uint64_t *a, int i, int n, int on) {
+  for (int k; n > 0; i += k, n -= k) {
+    k = part(i, n);
+    if (on) a[i / 64] |= mask(i, k);
+    else a[i / 64] &= ~mask(i, k);
+  }
+}
+
+
+static int countpages (const uint64_t *a, int i, int n) {
+  int c = 0;
+  for (int k; n > 0; i += k, n -= k) {
+    k = part(i, n);
+    c += __builtin_popcountll(a[i / 64] & mask(i, k));
+  }
+  return c;
+}
+
+
+/* Are pages i .. i+n-1 of 'sg' there and free? */
+int shoalS_freepages (const Segment *sg, int i, int n) {
+  return i + n <= SEGPAGES && countpages(sg->used, i, n) == 0;
+}
+
+
+/*
+** The first of the highest 'n' pages in a row whose bits in 'a' are 'on'
+** (1 or 0); -1: none. Words all or none of whose bits are 'on' are
+** taken whole.
+*/
+int shoalS_findrun (const uint64_t *a, int on, int n) {
+  int run = 0;
+  for (int i = SEGPAGES - 1; i >= 0; i--) {
+    uint64_t x = on ? a[i / 64] : ~a[i / 64];  /* 1: a page that counts */
+    if (i % 64 == 63 && x == 0) {
+      run = 0;
+      i -= 63;
+    }
+    else if (i % 64 == 63 && x == ~(uint64_t)0 && run + 64 < n) {
+      run += 64;
+      i -= 63;
+    }
+    else if (!((x >> (i % 64)) & 1)) run = 0;
+    else if (++run == n) return i;
+  }
+  return -1;
+}
+
+
+/*
+** The longest run of pages whose bits in 'a' are 'on'. In a word, the run
+** going on ends at its lowest 0 bit and the next starts above its highest;
+** 'y &= y >> 1' shortens every run of 1 bits by one, so it takes as many
+** steps to clear 'y' as its longest run has bits.
+*/
+static int longest (const uint64_t *a, int on) {
+  int run = 0, best = 0;
+  for (int w = 0; w < SEGPAGES / 64; w++) {
+    uint64_t x = on ? a[w] : ~a[w];  /* 1: a page that counts */
+    if (x == ~(uint64_t)0) run += 64;
+    else {
+      int inner = 0;
+      for (uint64_t y = x; y != 0; y &= y >> 1) inner++;
+      run += __builtin_ctzll(~x);
+      if (run > best) best = run;
+      if (inner > best) best = inner;
+      run = __builtin_clzll(~x);
+    }
+    if (run > best) best = run;
+  }
+  return best;
+}
+
+
+/* 'maxfree' and 'maxdirty' again, after pages of 'sg' changed. */
+void shoalS_measure (Segment *sg) {
+  sg->maxfree = longest(sg->used, 0);
+  sg->maxdirty = longest(sg->dirty, 1);
+}
+
+
+/* Pages i .. i+n-1 of 'sg' taken; the bytes of them that were not dirty
+   (fresh: each will fault when touched). */
+size_t shoalS_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
+  int dirty = countpages(sg->dirty, i, n);
+  shoalS_setpages(sg->used, i, n, 1);
+  shoalS_setpages(sg->dirty, i, n, 0);
+  shoalS_measure(sg);
+  atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
+  return (size_t)(n - dirty) * PAGE;
+}
+
+
+/*
+** Pages i .. i+n-1 of 'sg' freed by a medium block: dirty. The segment's
+** clock starts with its first dirty page: a block freed and taken again
+** over and over must not keep older dirty pages from going.
+*/
+void shoalS_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
+  if (n == 0) return;
+  if (sg->maxdirty == 0) sg->dirtyat = nowms();
+  shoalS_setpages(sg->used, i, n, 0);
+  shoalS_setpages(sg->dirty, i, n, 1);
+  shoalS_measure(sg);
+  atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed);
+  if (sg->dirtyat + PURGEDELAY < h->runsdue)
+    h->runsdue = sg->dirtyat + PURGEDELAY;
+  poison(sg->base + (size_t)i * PAGE, (size_t)n * PAGE);
+}
+
+
+/* Dirty pages of 'sg' back to the OS, lowest first (the highest are the
+   next taken), until 'want' bytes went; the bytes that went. */
+size_t shoalS_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
+  size_t gone = 0;
+  for (int i = 0; i < SEGPAGES && gone < want; ) {
+    int n = 0;
+    while (i + n < SEGPAGES && isset(sg->dirty, i + n)) n++;
+    if (n == 0) {
+      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
+      continue;
+    }
+    madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
+    shoalS_setpages(sg->dirty, i, n, 0);
+    gone += (size_t)n * PAGE;
+    i += n;
+  }
+  if (gone > 0) sg->maxdirty = longest(sg->dirty, 1);  /* no page freed */
+  atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
+  return gone;
+}
+
+
+/* A new segment, all its pages free (under 'largelock'). */
+Segment *shoalS_newsegment (ShoalHeap *h) {
+  Segment *sg = calloc(1, sizeof(Segment));
+  char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
+  if (p == NULL) {
+    free(sg);
+    return NULL;
+  }
+  unpoison(p, SEGSIZE);  /* a region unmapped once may come back poisoned */
+  sg->base = p;
+  sg->maxfree = SEGPAGES;
+  sg->next = h->segs;
+  h->segs = sg;
+  shoalA_countmapped(h, SEGSIZE);
+  return sg;
+}
+
+
+/* 'sg' unmapped if no page of it is used nor dirty. */
+int shoalS_dropseg (ShoalHeap *h, Segment **p) {
+  Segment *sg = *p;
+  if (sg->maxfree < SEGPAGES || sg->maxdirty > 0) return 0;
+  *p = sg->next;
+  shoalA_unmap(h, sg->base, SEGSIZE);
+  free(sg);
+  return 1;
+}
+
+
+/*
+** The dirty pages of segments whose oldest waited PURGEDELAY ms by 'now'
+** back to the OS (all: every one), and segments with no page used nor
+** dirty unmapped. Under 'largelock'.
+*/
+void shoalS_expireruns (ShoalHeap *h, long now, int all) {
+  long due = LONG_MAX;
+  Segment **p = &h->segs, *sg;
+  if (!all && now < h->runsdue) return;
+  while ((sg = *p) != NULL) {
+    if (sg->maxdirty > 0 && (all || now - sg->dirtyat >= PURGEDELAY))
+      shoalS_purgeseg(h, sg, SIZE_MAX);
+    if (sg->maxdirty > 0 && sg->dirtyat + PURGEDELAY < due)
+      due = sg->dirtyat + PURGEDELAY;
+    if (!shoalS_dropseg(h, p)) p = &sg->next;
+  }
+  h->runsdue = due;
+}
+
+
+/* The lowest SLABPAGES free pages of 'sg' a slab may take (aligned), or -1. */
+int shoalS_slabroom (const Segment *sg) {
+  if (sg->maxfree < SLABPAGES) return -1;
+  for (int i = 0; i < SEGPAGES; i += SLABPAGES)
+    if (shoalS_freepages(sg, i, SLABPAGES)) return i;
+  return -1;
+}
+
+/* For tests: bytes in the heap's dirty pages. */
+size_t shoalA_dirty (ShoalHeap *h) {
+  return atomic_load(&h->dirtybytes);
+}
+
+
+/* 'longest' a page at a time: its reference */
+int shoalS_slowlongest (const uint64_t *a, int on) {
+  int run = 0, best = 0;
+  for (int i = 0; i < SEGPAGES; i++) {
+    run = ((int)isset(a, i) == on) ? run + 1 : 0;
+    if (run > best) best = run;
+  }
+  return best;
+}
+
+
+/*
+** For tests: 'rounds' random bitmaps, changed by random runs of pages,
+** each checked against a page at a time: 'shoalS_setpages', 'countpages',
+** 'shoalS_findrun' and 'longest'. The mismatches.
+*/
+int shoalA_bitmaps (int rounds, unsigned seed) {
+  uint64_t a[SEGPAGES / 64], was[SEGPAGES / 64];
+  int bad = 0;
+  for (int r = 0; r < rounds; r++) {
+    int i = rand_r(&seed) % SEGPAGES, n, on = rand_r(&seed) % 2, c = 0;
+    int want = -1, run = 0;
+    if (r % 64 == 0)  /* runs of all sizes, over words empty or full too */
+      for (int w = 0; w < SEGPAGES / 64; w++)
+        a[w] = (rand_r(&seed) % 3 == 0) ? 0 : ~(uint64_t)0;
+    n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 8);
+    if (n > SEGPAGES - i) n = SEGPAGES - i;
+    memcpy(was, a, sizeof(a));
+    shoalS_setpages(a, i, n, on);
+    for (int k = 0; k < SEGPAGES; k++) {  /* 'shoalS_setpages': the run, no more */
+      int in = (k >= i && k < i + n);
+      if ((int)isset(a, k) != (in ? on : (int)isset(was, k))) bad++;
+    }
+    i = rand_r(&seed) % SEGPAGES;
+    n = 1 + rand_r(&seed) % (SEGPAGES - i);
+    for (int k = i; k < i + n; k++) c += (int)isset(a, k);
+    if (countpages(a, i, n) != c) bad++;
+    n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 80);
+    for (int k = SEGPAGES - 1; k >= 0 && want < 0; k--) {
+      run = ((int)isset(a, k) == on) ? run + 1 : 0;
+      if (run == n) want = k;
+    }
+    if (shoalS_findrun(a, on, n) != want) bad++;
+    if (longest(a, on) != shoalS_slowlongest(a, on)) bad++;
+  }
+  return bad;
+}
+
+/* }====================================================== */
