@@ -296,7 +296,7 @@ static void purge (ShoalHeap *h, int all) {  /* under 'largelock' */
     while (h->nwarm > KEEPEMPTY) shoalA_purgeoldest(h);
   else
     h->npurged += purgedue(h, now, KEEPEMPTY, PURGESTEP - h->npurged);
-  shoalL_expire(h, now, all);  /* and the cached large mappings and dirty pages */
+  shoalL_expire(h, now, all);  /* cached mappings and dirty pages too */
 }
 
 
@@ -642,7 +642,8 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
   for (int i = 0; i < NLISTED; i++) {
     void *b = atomic_load_explicit(&at[i], relaxed);
     if (b == NULL) continue;
-    if (shoalL_mapget(&h->shrunk, b) == 0) return 0;  /* listed, not in 'shrunk' */
+    if (shoalL_mapget(&h->shrunk, b) == 0)
+      return 0;  /* listed, not in 'shrunk' */
     inlist++;
   }
   return atomic_load_explicit(n, relaxed) == count &&

@@ -237,7 +237,8 @@ void shoalL_makeroom (ShoalHeap *h, size_t n) {
   while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
   for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && gone < n; ) {
     if (sg->maxdirty > 0) gone += shoalS_purgeseg(h, sg, n - gone);
-    if (!shoalS_dropseg(h, p)) p = &sg->next;  /* left empty: it has no reason to stay */
+    if (!shoalS_dropseg(h, p))  /* left empty, it has no reason to stay */
+      p = &sg->next;
   }
   pthread_mutex_unlock(&h->largelock);
 }
@@ -464,7 +465,8 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     memcpy(m.base, b, osize);
     pthread_mutex_lock(&h->largelock);
     tocache(h, b, osize);
-    shoalL_mapput(&h->large, m.base, m.size, NULL);  /* cannot fail: there was room */
+    /* cannot fail: there was room */
+    shoalL_mapput(&h->large, m.base, m.size, NULL);
     pthread_mutex_unlock(&h->largelock);
     return m.base;
   }
@@ -473,7 +475,8 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     p = NULL;
     size = osize;
   }
-  shoalL_mapput(&h->large, p ? p : b, size, NULL);  /* cannot fail: there was room */
+  /* cannot fail: there was room */
+  shoalL_mapput(&h->large, p ? p : b, size, NULL);
   pthread_mutex_unlock(&h->largelock);
   if (p != NULL) shoalA_countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
   return p;

@@ -298,7 +298,7 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
     if (n > SEGPAGES - i) n = SEGPAGES - i;
     memcpy(was, a, sizeof(a));
     shoalS_setpages(a, i, n, on);
-    for (int k = 0; k < SEGPAGES; k++) {  /* 'shoalS_setpages': the run, no more */
+    for (int k = 0; k < SEGPAGES; k++) {  /* the run set, no more */
       int in = (k >= i && k < i + n);
       if ((int)isset(a, k) != (in ? on : (int)isset(was, k))) bad++;
     }
