@@ -318,6 +318,26 @@ static void emptied (ShoalHeap *h, Slab *s) {
 
 
 /*
+** [lo, hi) (poisoned, lo aligned to 16) becomes the spare room of MIXED
+** slabs; the old spare's rest waits as a block of the largest class it
+** holds.
+*/
+static void newspare (ShoalHeap *h, char *lo, char *hi) {
+  char *rest = h->spare;
+  size_t left = (size_t)(h->spareend - h->spare);
+  int c;
+  h->spare = lo;
+  h->spareend = hi;
+  if (left < blocksize(0)) return;
+  c = classof(left);
+  if (blocksize(c) > left) c--;
+  unpoison(rest, sizeof(void *));
+  *(void **)rest = h->mixfree[c];
+  h->mixfree[c] = rest;
+}
+
+
+/*
 ** A block of a MIXED slab freed: one of SPAREMIN bytes or more becomes
 ** the spare room that blocks of any class are carved from, in place of a
 ** smaller spare, whose rest waits as a block of the largest class it
@@ -325,17 +345,11 @@ static void emptied (ShoalHeap *h, Slab *s) {
 ** (a parser's buffers) serves blocks of another.
 */
 static void mixedfree (ShoalHeap *h, void *b, int c) {
-  size_t size = blocksize(c), left = (size_t)(h->spareend - h->spare);
-  if (size >= SPAREMIN && size > left) {  /* 'b' becomes the spare */
-    char *rest = h->spare;
+  size_t size = blocksize(c);
+  if (size >= SPAREMIN && size > (size_t)(h->spareend - h->spare)) {
     poison(b, size);
-    h->spare = b;
-    h->spareend = (char *)b + size;
-    if (left < blocksize(0)) return;
-    b = rest;
-    c = classof(left);
-    if (blocksize(c) > left) c--;
-    unpoison(b, blocksize(c));
+    newspare(h, b, (char *)b + size);
+    return;
   }
   poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
   *(void **)b = h->mixfree[c];
@@ -401,6 +415,11 @@ static void *mixedalloc (ShoalHeap *h, int c) {
     h->mixfree[c] = *(void **)b;
     __builtin_prefetch(h->mixfree[c], 1);
     return b;
+  }
+  if (size > (size_t)(h->spareend - h->spare) && h->nruns > 0 &&
+      size <= (size_t)(h->runs[h->nruns - 1].hi - h->runs[h->nruns - 1].lo)) {
+    h->nruns--;  /* a run a trim parked: its pages fault in as carved */
+    newspare(h, h->runs[h->nruns].lo, h->runs[h->nruns].hi);
   }
   if (size <= (size_t)(h->spareend - h->spare)) {
     b = carve(&h->spare, &h->spareend, size);
@@ -502,6 +521,88 @@ static void trimslab (Slab *s) {
       madvise((char *)slabbase(s) + (size_t)pg * PAGE, (size_t)k * PAGE,
               MADV_DONTNEED);
     pg += k + 1;
+  }
+}
+
+
+/*
+** MIXED slabs' free room at a trim: a run of free bytes (free blocks side
+** by side, the spare, the room never carved) that holds a whole page
+** leaves the lists, those pages go back to the OS (but a slab's page 0),
+** and the run waits in 'runs' to become the spare again ('mixedalloc').
+** A bit per GRAN bytes of the slabs tells what is free: every block of
+** a MIXED slab starts and ends at a multiple of 8. Owner only.
+*/
+#define GRAN		8
+#define NGRAN		((int)(SLABSIZE / GRAN))
+#define PAGEGRANS	((int)(PAGE / GRAN))
+
+typedef uint64_t Grans[MAXMIXED][NGRAN / 64];
+
+/* Granules of [b, b + n), in one of the 'm' slabs of 'ms', marked free. */
+static void markfree (Slab **ms, int m, Grans isfree, char *b, size_t n) {
+  for (int k = 0; k < m; k++) {
+    char *base = (char *)slabbase(ms[k]);
+    if (n > 0 && slabbase(b) == (uintptr_t)base) {
+      int g = (int)((b - base) / GRAN);
+      for (int e = g + (int)(n / GRAN); g < e; g++)
+        isfree[k][g / 64] |= (uint64_t)1 << (g % 64);
+    }
+  }
+}
+
+/* Is 'b' in one of the runs from 'from' on? */
+static int inruns (ShoalHeap *h, int from, char *b) {
+  for (int i = from; i < h->nruns; i++)
+    if (h->runs[i].lo <= b && b < h->runs[i].hi) return 1;
+  return 0;
+}
+
+static void trimmixed (ShoalHeap *h) {
+  Slab *ms[MAXMIXED];
+  Grans isfree;
+  int m = 0, first = h->nruns;
+  for (Slab *s = h->all; s != NULL; s = s->allnext)
+    if (s->cls == MIXED) ms[m++] = s;
+  if (m == 0) return;
+  memset(isfree, 0, sizeof(isfree));
+  for (int c = 0; c < NCLASSES; c++)
+    for (void *b = h->mixfree[c]; b != NULL; b = *(void **)b)
+      markfree(ms, m, isfree, b, blocksize(c));
+  markfree(ms, m, isfree, h->spare, (size_t)(h->spareend - h->spare));
+  if (h->mixed != NULL)
+    markfree(ms, m, isfree, h->mixed->bump,
+             (size_t)(h->mixed->end - h->mixed->bump));
+  for (int k = 0; k < m; k++) {
+    char *base = (char *)slabbase(ms[k]);
+    for (int pg = 1; pg < SLABPAGES && h->nruns < NRUNS; pg++) {
+      int lo = pg * PAGEGRANS, hi = lo;
+      while (hi < NGRAN && isset(isfree[k], hi)) hi++;
+      if (hi - lo < PAGEGRANS) continue;  /* page 'pg' holds a block out */
+      while (lo > 0 && isset(isfree[k], lo - 1)) lo--;
+      h->runs[h->nruns].lo = base + (size_t)lo * GRAN;
+      h->runs[h->nruns].hi = base + (size_t)hi * GRAN;
+      h->nruns++;
+      pg = hi / PAGEGRANS;  /* the next page that may start a run */
+    }
+  }
+  if (h->nruns == first) return;
+  for (int c = 0; c < NCLASSES; c++)  /* the runs' blocks out of the lists */
+    for (void **link = &h->mixfree[c]; *link != NULL; ) {
+      if (inruns(h, first, *link)) *link = *(void **)*link;
+      else link = (void **)*link;
+    }
+  if (inruns(h, first, h->spare)) h->spare = h->spareend = NULL;
+  if (h->mixed != NULL && inruns(h, first, h->mixed->bump))
+    h->mixed->end = h->mixed->bump;
+  for (int i = first; i < h->nruns; i++) {
+    char *lo = h->runs[i].lo, *hi = h->runs[i].hi;
+    char *plo = (char *)(((uintptr_t)lo + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
+    char *phi = (char *)((uintptr_t)hi & ~(uintptr_t)(PAGE - 1));
+    poison(lo, (size_t)(hi - lo));
+    madvise(plo, (size_t)(phi - plo), MADV_DONTNEED);
+    /* a spare starts aligned to 16 (see 'carve') */
+    h->runs[i].lo = (char *)(((uintptr_t)lo + 15) & ~(uintptr_t)15);
   }
 }
 
@@ -648,6 +749,14 @@ static int exact (ShoalHeap *h, atomic_uint *n, atomic_uint *unlisted,
   }
   return atomic_load_explicit(n, relaxed) == count &&
          atomic_load_explicit(unlisted, relaxed) + inlist == count;
+}
+
+
+size_t shoalA_mixedruns (ShoalHeap *h) {
+  size_t n = 0;
+  for (int i = 0; i < h->nruns; i++)
+    n += (size_t)(h->runs[i].hi - h->runs[i].lo);
+  return n;
 }
 
 
@@ -1042,6 +1151,7 @@ static void trim (ShoalHeap *h, int slabs) {
       if ((*p)->cls >= 0) trimslab(*p);
       p = &(*p)->allnext;
     }
+    trimmixed(h);
   }
   pthread_mutex_lock(&h->largelock);
   while (gone != NULL) {

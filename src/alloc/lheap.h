@@ -79,6 +79,7 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 #define MIXED		(-2)
 #define MAXMIXED	2
 #define SPAREMIN	1024
+#define NRUNS		8	/* runs of MIXED slabs' room a heap parks at most */
 
 /*
 ** A slab's header sits at one of NCOLORS cache-line offsets, chosen by the
@@ -120,6 +121,9 @@ struct ShoalHeap {
   Slab *mixed;  /* the MIXED slab being carved */
   char *spare, *spareend;  /* a freed block of MIXED slabs, carved again */
   int nmixed;  /* MIXED slabs so far */
+  int nruns;  /* in 'runs' */
+  struct { char *lo, *hi; } runs[NRUNS];  /* MIXED slabs' free room given
+                                            back at a trim (see 'trimmixed') */
   int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
   /* 'largelock' guards the empty slabs (so that any thread may give their

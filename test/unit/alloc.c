@@ -34,6 +34,7 @@ extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
 extern int shoalA_parked (ShoalHeap *h);
+extern size_t shoalA_mixedruns (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
 extern void shoalA_failmaps (int n);
 extern void shoalA_purgedelay (int ms);
@@ -1747,6 +1748,76 @@ static void test_trimslabs (void) {
   free(q);
 }
 
+
+/* Resident pages of the 'n' 64 KB slabs at 'slab'. */
+static int slabpages (void **slab, int n) {
+  int count = 0;
+  for (int i = 0; i < n; i++) {
+    unsigned char v[16];
+    if (mincore(slab[i], 16 * 4096, v) != 0) continue;
+    for (int k = 0; k < 16; k++) count += v[k] & 1;
+  }
+  return count;
+}
+
+
+/*
+** A trim gives back the pages of a heap's MIXED slabs (its first two,
+** every class in turn) that hold only free blocks, side by side, of any
+** class; that room comes back as blocks of any class, each handed out
+** once, before the heap takes a new slab. A second trim finds no more.
+*/
+static void test_trimmixed (void) {
+  enum { N = 1200, KEEP = 200, MAXSLABS = 8 };
+  static void *p[N], *q[N];
+  static size_t size[N];
+  void *slab[MAXSLABS];
+  ShoalHeap *h = shoal_heapnew();
+  int nslab = 0, before, after, bad = 0, inmixed = 0;
+  size_t runs;
+  if (!T_OK(h != NULL)) return;
+  for (int i = 0; i < N; i++) {  /* about 100 KB: the two MIXED slabs */
+    void *base;
+    size[i] = 16 + (size_t)(i * 37) % 150;
+    if ((p[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) { bad = 1; break; }
+    fill(p[i], size[i], (unsigned char)i);
+    base = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
+    if (!inslabs(base, slab, nslab) && nslab < MAXSLABS) slab[nslab++] = base;
+  }
+  if (!T_EQI(bad, 0) || !T_OK(nslab <= 2)) return;
+  for (int i = 0; i < N; i++)
+    if (i % KEEP != 0) shoal_alloc(h, p[i], size[i], 0);
+  before = slabpages(slab, nslab);
+  shoal_heaptrim(h);
+  after = slabpages(slab, nslab);
+  runs = shoalA_mixedruns(h);
+  T_OK(runs >= 16 * 4096 && after <= before - 16);
+  if (runs < 16 * 4096 || after > before - 16)
+    printf("# mixed slabs' resident pages %d before, %d after, %zu bytes "
+           "parked\n", before, after, runs);
+  shoal_heaptrim(h);  /* again: nothing more to give, nothing lost */
+  T_EQI(shoalA_mixedruns(h), runs);
+  for (int i = 0; i < N; i += KEEP)
+    if (!intact(p[i], size[i], (unsigned char)i)) bad = 2;
+  for (int i = 0; i < N; i++) {  /* as much again, every block tagged */
+    if (i % KEEP == 0) continue;
+    if ((q[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) { bad = 3; break; }
+    inmixed += inslabs((void *)((uintptr_t)q[i] & ~(uintptr_t)0xFFFF),
+                       slab, nslab);
+    fill(q[i], size[i], (unsigned char)(i * 7 + 3));
+  }
+  T_OK(shoalA_mixedruns(h) < runs);
+  T_OK(inmixed >= (N - N / KEEP) * 9 / 10);  /* no new slab for most */
+  for (int i = 0; i < N; i++) {
+    if (i % KEEP == 0 && !intact(p[i], size[i], (unsigned char)i)) bad = 4;
+    if (i % KEEP != 0 && !intact(q[i], size[i], (unsigned char)(i * 7 + 3)))
+      bad = 5;  /* handed out twice */
+  }
+  T_EQI(bad, 0);
+  T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
 /*
 ** A trim gives the slabs gone empty back to their segments, header pages
 ** and all, and the segments left empty go: a heap that held 20 MB of small
@@ -2489,6 +2560,7 @@ int main (int argc, char **argv) {
   test_stats();
   test_trimremote();
   test_trimslabs();
+  test_trimmixed();
   test_trimvm();
   test_unslab();
   test_heapexpire();
