@@ -443,8 +443,8 @@ static void *mixedalloc (ShoalHeap *h, int c) {
 ** hold a link. Invariant: a block meeting a page of 'parked' is neither out
 ** nor in a list; the slab hands them out again (all at once, faulting
 ** their pages in) only when it has no other block ('unpark'). Page 0,
-** with the header, stays. MIXED slabs are not trimmed: their free blocks
-** are in the heap's lists.
+** with the header, stays. MIXED slabs, whose free blocks are in the
+** heap's lists, are trimmed otherwise ('trimmixed').
 */
 #define firstpage(i,size)	((FIRSTBLOCK + (i) * (size)) / PAGE)
 #define lastpage(i,size)	((FIRSTBLOCK + ((i) + 1) * (size) - 1) / PAGE)
