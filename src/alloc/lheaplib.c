@@ -160,10 +160,29 @@ static int shoal_limit (lua_State *L) {
 }
 
 
+/*
+** require("shoal").trim(): the VM gives back to the OS, now, the pages its
+** heap holds but does not use (see 'shoal_heaptrim'); a VM about to go
+** idle calls it. True, or fail for a VM not on a Shoal heap. Its caller
+** is the thread running the VM, so the heap's owner, as a trim needs.
+*/
+static int shoal_trim (lua_State *L) {
+  ShoalHeap *h = shoal_heap(L);
+  if (h == NULL)
+    luaL_pushfail(L);
+  else {
+    shoal_heaptrim(h);
+    lua_pushboolean(L, 1);
+  }
+  return 1;
+}
+
+
 int shoalA_openlib (lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"memory", shoal_memory},
     {"setlimit", shoal_limit},
+    {"trim", shoal_trim},
     {NULL, NULL}
   };
   luaL_newlib(L, funcs);

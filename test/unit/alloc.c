@@ -1879,6 +1879,38 @@ static void test_trimvm (void) {
 
 
 /*
+** From Lua, require("shoal").trim() trims the VM's own heap as the host's
+** shoal_heaptrim does (its free pages parked), and returns fail, the VM
+** going on, where the VM is on the C library's allocator.
+*/
+static void test_trimlua (void) {
+  lua_State *L = shoal_newstate(0);
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L,
+    "t = {} for i = 1, 20000 do t[i] = {i} end "
+    "for i = 1, 20000 do if i % 400 ~= 0 then t[i] = nil end end "
+    "collectgarbage()") == LUA_OK);
+  T_EQI(shoalA_parked(shoal_heap(L)), 0);
+  T_OK(luaL_dostring(L, "assert(require('shoal').trim() == true)") == LUA_OK);
+  T_OK(shoalA_parked(shoal_heap(L)) > 0);
+  T_OK(luaL_dostring(L,
+    "for i = 1, 20000 do if i % 400 == 0 then assert(t[i][1] == i) end end "
+    "for i = 1, 20000 do t[i] = {-i} end "
+    "for i = 1, 20000 do assert(t[i][1] == -i) end") == LUA_OK);
+  lua_close(L);
+  shoal_defaultalloc(0);
+  L = luaL_newstate();
+  shoal_defaultalloc(1);
+  luaL_openlibs(L);
+  T_OK(luaL_dostring(L, "local ok = require('shoal').trim() "
+                        "assert(ok == nil and select('#', require('shoal').trim()) == 1) "
+                        "return #string.rep('x', 100)") == LUA_OK);
+  T_EQI(lua_tointeger(L, -1), 100);
+  lua_close(L);
+}
+
+
+/*
 ** A heap gone idle keeps what it no longer uses (empty slabs' pages, dirty
 ** pages, a cached mapping) until it allocates or frees again; another
 ** thread's shoal_heapexpire gives back what waited 500 ms (not before),
@@ -2562,6 +2594,7 @@ int main (int argc, char **argv) {
   test_trimslabs();
   test_trimmixed();
   test_trimvm();
+  test_trimlua();
   test_unslab();
   test_heapexpire();
   test_expirechurn();
