@@ -174,7 +174,7 @@ static Slab *mapslab (ShoalHeap *h) {
   shoalL_makeroom(h, SLABSIZE);
   pthread_mutex_lock(&h->largelock);
   for (sg = h->segs; sg != NULL; sg = sg->next) {
-    if ((i = shoalS_slabroom(sg)) < 0) continue;
+    if ((i = shoalM_slabroom(sg)) < 0) continue;
     if (sg->nslabs > 0) break;
     if (other == NULL) {
       other = sg;
@@ -183,13 +183,13 @@ static Slab *mapslab (ShoalHeap *h) {
   }
   if (sg == NULL && (sg = other) != NULL) i = j;
   if (sg == NULL) {
-    if ((sg = shoalS_newsegment(h)) == NULL) {
+    if ((sg = shoalM_newsegment(h)) == NULL) {
       pthread_mutex_unlock(&h->largelock);
       return NULL;
     }
     i = 0;
   }
-  shoalS_takepages(h, sg, i, SLABPAGES);
+  shoalM_takepages(h, sg, i, SLABPAGES);
   sg->nslabs++;
   pthread_mutex_unlock(&h->largelock);
   p = sg->base + (size_t)i * PAGE;
@@ -1118,9 +1118,9 @@ static void unslab (ShoalHeap *h, Slab *s) {
   Segment *sg = h->segs;
   while (!(sg->base <= p && p < sg->base + SEGSIZE)) sg = sg->next;
   madvise(p, PAGE, MADV_DONTNEED);
-  shoalS_setpages(sg->used, pageof(sg, p), SLABPAGES, 0);
+  shoalM_setpages(sg->used, pageof(sg, p), SLABPAGES, 0);
   sg->nslabs--;
-  shoalS_measure(sg);
+  shoalM_measure(sg);
   poison(p, SLABSIZE);
 }
 

@@ -168,7 +168,7 @@ struct ShoalHeap {
 ** they go into segments that have slabs already, as long as those have
 ** room (see 'mapslab'), rather than pin another. A page is 'used' by a
 ** slab or a medium block; a free page is 'dirty' while it keeps the
-** memory of a medium block freed there (see 'shoalS_expireruns'). The bitmaps
+** memory of a medium block freed there (see 'shoalM_expireruns'). The bitmaps
 ** change under the heap's 'largelock'.
 */
 typedef struct Segment {
@@ -224,19 +224,20 @@ LUAI_FUNC void shoalA_unmap (ShoalHeap *h, char *p, size_t size);
 LUAI_FUNC void shoalA_purgeoldest (ShoalHeap *h);
 LUAI_FUNC int shoalA_pagesfit (void);
 
-/* lsegment.c: segments' pages (their bitmaps change under 'largelock') */
-LUAI_FUNC Segment *shoalS_newsegment (ShoalHeap *h);
-LUAI_FUNC int shoalS_dropseg (ShoalHeap *h, Segment **p);
-LUAI_FUNC int shoalS_slabroom (const Segment *sg);
-LUAI_FUNC int shoalS_freepages (const Segment *sg, int i, int n);
-LUAI_FUNC int shoalS_findrun (const uint64_t *a, int on, int n);
-LUAI_FUNC void shoalS_setpages (uint64_t *a, int i, int n, int on);
-LUAI_FUNC void shoalS_measure (Segment *sg);
-LUAI_FUNC size_t shoalS_takepages (ShoalHeap *h, Segment *sg, int i, int n);
-LUAI_FUNC void shoalS_droppages (ShoalHeap *h, Segment *sg, int i, int n);
-LUAI_FUNC size_t shoalS_purgeseg (ShoalHeap *h, Segment *sg, size_t want);
-LUAI_FUNC void shoalS_expireruns (ShoalHeap *h, long now, int all);
-LUAI_FUNC int shoalS_slowlongest (const uint64_t *a, int on);
+/* lsegment.c (shoalM_, as in mappings): segments' pages (their bitmaps
+   change under 'largelock') */
+LUAI_FUNC Segment *shoalM_newsegment (ShoalHeap *h);
+LUAI_FUNC int shoalM_dropseg (ShoalHeap *h, Segment **p);
+LUAI_FUNC int shoalM_slabroom (const Segment *sg);
+LUAI_FUNC int shoalM_freepages (const Segment *sg, int i, int n);
+LUAI_FUNC int shoalM_findrun (const uint64_t *a, int on, int n);
+LUAI_FUNC void shoalM_setpages (uint64_t *a, int i, int n, int on);
+LUAI_FUNC void shoalM_measure (Segment *sg);
+LUAI_FUNC size_t shoalM_takepages (ShoalHeap *h, Segment *sg, int i, int n);
+LUAI_FUNC void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n);
+LUAI_FUNC size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want);
+LUAI_FUNC void shoalM_expireruns (ShoalHeap *h, long now, int all);
+LUAI_FUNC int shoalM_slowlongest (const uint64_t *a, int on);
 
 /* llarge.c: blocks over MAXSMALL, and the heap's address maps */
 LUAI_FUNC void *shoalL_largealloc (ShoalHeap *h, size_t n);

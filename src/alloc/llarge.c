@@ -183,7 +183,7 @@ void shoalL_expire (ShoalHeap *h, long now, int all) {
     memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
     atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
   }
-  shoalS_expireruns(h, now, all);
+  shoalM_expireruns(h, now, all);
 }
 
 
@@ -236,8 +236,8 @@ void shoalL_makeroom (ShoalHeap *h, size_t n) {
   pthread_mutex_lock(&h->largelock);
   while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
   for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && gone < n; ) {
-    if (sg->maxdirty > 0) gone += shoalS_purgeseg(h, sg, n - gone);
-    if (!shoalS_dropseg(h, p))  /* left empty, it has no reason to stay */
+    if (sg->maxdirty > 0) gone += shoalM_purgeseg(h, sg, n - gone);
+    if (!shoalM_dropseg(h, p))  /* left empty, it has no reason to stay */
       p = &sg->next;
   }
   pthread_mutex_unlock(&h->largelock);
@@ -312,7 +312,7 @@ void shoalA_mediumblocks (int on) {
 ** A medium block: the highest run of dirty pages that holds it in the
 ** heap's segments (newest first), else of free pages, else the top of a
 ** new segment. Freed, its pages stay dirty for the next (see
-** 'shoalS_expireruns'): unlike a mapping's, they cost no system call and no
+** 'shoalM_expireruns'): unlike a mapping's, they cost no system call and no
 ** address-space entry of their own, so that thousands of VMs do not run
 ** into the kernel's limit of those (65,530 by default).
 */
@@ -329,17 +329,17 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
   shoalL_expire(h, nowms(), 0);
   for (sg = h->segs; sg != NULL; sg = sg->next)
     if (sg->maxdirty >= n) {
-      i = shoalS_findrun(sg->dirty, 1, n);
+      i = shoalM_findrun(sg->dirty, 1, n);
       break;
     }
   if (sg == NULL)
     for (sg = h->segs; sg != NULL; sg = sg->next)
       if (sg->maxfree >= n) {
-        i = shoalS_findrun(sg->used, 0, n);
+        i = shoalM_findrun(sg->used, 0, n);
         break;
       }
   if (sg == NULL) {
-    if ((sg = shoalS_newsegment(h)) == NULL) {
+    if ((sg = shoalM_newsegment(h)) == NULL) {
       pthread_mutex_unlock(&h->largelock);
       return NULL;
     }
@@ -347,7 +347,7 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
   }
   b = sg->base + (size_t)i * PAGE;
   shoalL_mapput(&h->large, b, size, sg);  /* cannot fail: room was reserved */
-  fresh = shoalS_takepages(h, sg, i, n);
+  fresh = shoalM_takepages(h, sg, i, n);
   pthread_mutex_unlock(&h->largelock);
   if (fresh > 0) freshroom(h, fresh);
   unpoison(b, size);
@@ -406,7 +406,7 @@ void shoalL_largefree (ShoalHeap *h, void *b) {
   pthread_mutex_lock(&h->largelock);
   shoalL_expire(h, nowms(), 0);
   size = shoalL_maptake(&h->large, b, &sg);
-  if (sg != NULL) shoalS_droppages(h, sg, pageof(sg, b), (int)(size / PAGE));
+  if (sg != NULL) shoalM_droppages(h, sg, pageof(sg, b), (int)(size / PAGE));
   else tocache(h, b, size);
   pthread_mutex_unlock(&h->largelock);
 }
@@ -422,9 +422,9 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
   size_t size = pageround(nsize), fresh = 0;
   int i = pageof(sg, b), n = (int)(osize / PAGE), m = (int)(size / PAGE);
   void *p;
-  if (size <= osize) shoalS_droppages(h, sg, i + m, n - m);
-  else if (size <= MAXMEDIUM && shoalS_freepages(sg, i + n, m - n))
-    fresh = shoalS_takepages(h, sg, i + n, m - n);
+  if (size <= osize) shoalM_droppages(h, sg, i + m, n - m);
+  else if (size <= MAXMEDIUM && shoalM_freepages(sg, i + n, m - n))
+    fresh = shoalM_takepages(h, sg, i + n, m - n);
   else {  /* moves */
     shoalL_mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */
     pthread_mutex_unlock(&h->largelock);
@@ -501,8 +501,8 @@ int shoalA_largeexact (ShoalHeap *h) {
   for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
     for (int w = 0; w < SEGPAGES / 64; w++)
       if (sg->used[w] & sg->dirty[w]) ok = 0;  /* a page both */
-    if (sg->maxfree != shoalS_slowlongest(sg->used, 0) ||
-        sg->maxdirty != shoalS_slowlongest(sg->dirty, 1))
+    if (sg->maxfree != shoalM_slowlongest(sg->used, 0) ||
+        sg->maxdirty != shoalM_slowlongest(sg->dirty, 1))
       ok = 0;
     for (int i = 0; i < SEGPAGES; i++)
       dirty += isset(sg->dirty, i) ? PAGE : 0;

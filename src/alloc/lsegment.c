@@ -73,7 +73,7 @@ static int part (int i, int n) {
 
 
 /* Pages i .. i+n-1 of bitmap 'a' set ('on') or cleared. */
-void shoalS_setpages (uint64_t *a, int i, int n, int on) {
+void shoalM_setpages (uint64_t *a, int i, int n, int on) {
   for (int k; n > 0; i += k, n -= k) {
     k = part(i, n);
     if (on) a[i / 64] |= mask(i, k);
@@ -93,7 +93,7 @@ static int countpages (const uint64_t *a, int i, int n) {
 
 
 /* Are pages i .. i+n-1 of 'sg' there and free? */
-int shoalS_freepages (const Segment *sg, int i, int n) {
+int shoalM_freepages (const Segment *sg, int i, int n) {
   return i + n <= SEGPAGES && countpages(sg->used, i, n) == 0;
 }
 
@@ -103,7 +103,7 @@ int shoalS_freepages (const Segment *sg, int i, int n) {
 ** (1 or 0); -1: none. Words all or none of whose bits are 'on' are
 ** taken whole.
 */
-int shoalS_findrun (const uint64_t *a, int on, int n) {
+int shoalM_findrun (const uint64_t *a, int on, int n) {
   int run = 0;
   for (int i = SEGPAGES - 1; i >= 0; i--) {
     uint64_t x = on ? a[i / 64] : ~a[i / 64];  /* 1: a page that counts */
@@ -148,7 +148,7 @@ static int longest (const uint64_t *a, int on) {
 
 
 /* 'maxfree' and 'maxdirty' again, after pages of 'sg' changed. */
-void shoalS_measure (Segment *sg) {
+void shoalM_measure (Segment *sg) {
   sg->maxfree = longest(sg->used, 0);
   sg->maxdirty = longest(sg->dirty, 1);
 }
@@ -156,11 +156,11 @@ void shoalS_measure (Segment *sg) {
 
 /* Pages i .. i+n-1 of 'sg' taken; the bytes of them that were not dirty
    (fresh: each will fault when touched). */
-size_t shoalS_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
+size_t shoalM_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
   int dirty = countpages(sg->dirty, i, n);
-  shoalS_setpages(sg->used, i, n, 1);
-  shoalS_setpages(sg->dirty, i, n, 0);
-  shoalS_measure(sg);
+  shoalM_setpages(sg->used, i, n, 1);
+  shoalM_setpages(sg->dirty, i, n, 0);
+  shoalM_measure(sg);
   atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
   return (size_t)(n - dirty) * PAGE;
 }
@@ -171,12 +171,12 @@ size_t shoalS_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
 ** clock starts with its first dirty page: a block freed and taken again
 ** over and over must not keep older dirty pages from going.
 */
-void shoalS_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
+void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
   if (n == 0) return;
   if (sg->maxdirty == 0) sg->dirtyat = nowms();
-  shoalS_setpages(sg->used, i, n, 0);
-  shoalS_setpages(sg->dirty, i, n, 1);
-  shoalS_measure(sg);
+  shoalM_setpages(sg->used, i, n, 0);
+  shoalM_setpages(sg->dirty, i, n, 1);
+  shoalM_measure(sg);
   atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed);
   if (sg->dirtyat + PURGEDELAY < h->runsdue)
     h->runsdue = sg->dirtyat + PURGEDELAY;
@@ -186,7 +186,7 @@ void shoalS_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
 
 /* Dirty pages of 'sg' back to the OS, lowest first (the highest are the
    next taken), until 'want' bytes went; the bytes that went. */
-size_t shoalS_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
+size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
   size_t gone = 0;
   for (int i = 0; i < SEGPAGES && gone < want; ) {
     int n = 0;
@@ -196,7 +196,7 @@ size_t shoalS_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
       continue;
     }
     madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
-    shoalS_setpages(sg->dirty, i, n, 0);
+    shoalM_setpages(sg->dirty, i, n, 0);
     gone += (size_t)n * PAGE;
     i += n;
   }
@@ -207,7 +207,7 @@ size_t shoalS_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
 
 
 /* A new segment, all its pages free (under 'largelock'). */
-Segment *shoalS_newsegment (ShoalHeap *h) {
+Segment *shoalM_newsegment (ShoalHeap *h) {
   Segment *sg = calloc(1, sizeof(Segment));
   char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
   if (p == NULL) {
@@ -225,7 +225,7 @@ Segment *shoalS_newsegment (ShoalHeap *h) {
 
 
 /* 'sg' unmapped if no page of it is used nor dirty. */
-int shoalS_dropseg (ShoalHeap *h, Segment **p) {
+int shoalM_dropseg (ShoalHeap *h, Segment **p) {
   Segment *sg = *p;
   if (sg->maxfree < SEGPAGES || sg->maxdirty > 0) return 0;
   *p = sg->next;
@@ -240,26 +240,26 @@ int shoalS_dropseg (ShoalHeap *h, Segment **p) {
 ** back to the OS (all: every one), and segments with no page used nor
 ** dirty unmapped. Under 'largelock'.
 */
-void shoalS_expireruns (ShoalHeap *h, long now, int all) {
+void shoalM_expireruns (ShoalHeap *h, long now, int all) {
   long due = LONG_MAX;
   Segment **p = &h->segs, *sg;
   if (!all && now < h->runsdue) return;
   while ((sg = *p) != NULL) {
     if (sg->maxdirty > 0 && (all || now - sg->dirtyat >= PURGEDELAY))
-      shoalS_purgeseg(h, sg, SIZE_MAX);
+      shoalM_purgeseg(h, sg, SIZE_MAX);
     if (sg->maxdirty > 0 && sg->dirtyat + PURGEDELAY < due)
       due = sg->dirtyat + PURGEDELAY;
-    if (!shoalS_dropseg(h, p)) p = &sg->next;
+    if (!shoalM_dropseg(h, p)) p = &sg->next;
   }
   h->runsdue = due;
 }
 
 
 /* The lowest SLABPAGES free pages of 'sg' a slab may take (aligned), or -1. */
-int shoalS_slabroom (const Segment *sg) {
+int shoalM_slabroom (const Segment *sg) {
   if (sg->maxfree < SLABPAGES) return -1;
   for (int i = 0; i < SEGPAGES; i += SLABPAGES)
-    if (shoalS_freepages(sg, i, SLABPAGES)) return i;
+    if (shoalM_freepages(sg, i, SLABPAGES)) return i;
   return -1;
 }
 
@@ -270,7 +270,7 @@ size_t shoalA_dirty (ShoalHeap *h) {
 
 
 /* 'longest' a page at a time: its reference */
-int shoalS_slowlongest (const uint64_t *a, int on) {
+int shoalM_slowlongest (const uint64_t *a, int on) {
   int run = 0, best = 0;
   for (int i = 0; i < SEGPAGES; i++) {
     run = ((int)isset(a, i) == on) ? run + 1 : 0;
@@ -282,8 +282,8 @@ int shoalS_slowlongest (const uint64_t *a, int on) {
 
 /*
 ** For tests: 'rounds' random bitmaps, changed by random runs of pages,
-** each checked against a page at a time: 'shoalS_setpages', 'countpages',
-** 'shoalS_findrun' and 'longest'. The mismatches.
+** each checked against a page at a time: 'shoalM_setpages', 'countpages',
+** 'shoalM_findrun' and 'longest'. The mismatches.
 */
 int shoalA_bitmaps (int rounds, unsigned seed) {
   uint64_t a[SEGPAGES / 64], was[SEGPAGES / 64];
@@ -297,7 +297,7 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
     n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 8);
     if (n > SEGPAGES - i) n = SEGPAGES - i;
     memcpy(was, a, sizeof(a));
-    shoalS_setpages(a, i, n, on);
+    shoalM_setpages(a, i, n, on);
     for (int k = 0; k < SEGPAGES; k++) {  /* the run set, no more */
       int in = (k >= i && k < i + n);
       if ((int)isset(a, k) != (in ? on : (int)isset(was, k))) bad++;
@@ -311,8 +311,8 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
       run = ((int)isset(a, k) == on) ? run + 1 : 0;
       if (run == n) want = k;
     }
-    if (shoalS_findrun(a, on, n) != want) bad++;
-    if (longest(a, on) != shoalS_slowlongest(a, on)) bad++;
+    if (shoalM_findrun(a, on, n) != want) bad++;
+    if (longest(a, on) != shoalM_slowlongest(a, on)) bad++;
   }
   return bad;
 }
