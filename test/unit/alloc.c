@@ -1855,6 +1855,17 @@ static void test_unslab (void) {
   free(p);
 }
 
+/* a VM keeping one table in 400 of those it made; then they are intact
+   and the VM makes as many again */
+static const char SPARSEVM[] =
+  "t = {} for i = 1, 20000 do t[i] = {i} end "
+  "for i = 1, 20000 do if i % 400 ~= 0 then t[i] = nil end end "
+  "collectgarbage()";
+static const char SPARSEKEPT[] =
+  "for i = 1, 20000 do if i % 400 == 0 then assert(t[i][1] == i) end end "
+  "for i = 1, 20000 do t[i] = {-i} end "
+  "for i = 1, 20000 do assert(t[i][1] == -i) end";
+
 /*
 ** A host trims a VM's heap (shoal_heaptrim) as the VM goes idle: its
 ** partly used slabs give pages back, its data stays intact and it goes on
@@ -1863,17 +1874,11 @@ static void test_unslab (void) {
 static void test_trimvm (void) {
   lua_State *L = shoal_newstate(0);
   luaL_openlibs(L);
-  T_OK(luaL_dostring(L,
-    "t = {} for i = 1, 20000 do t[i] = {i} end "
-    "for i = 1, 20000 do if i % 400 ~= 0 then t[i] = nil end end "
-    "collectgarbage()") == LUA_OK);
+  T_OK(luaL_dostring(L, SPARSEVM) == LUA_OK);
   T_EQI(shoalA_parked(shoal_heap(L)), 0);
   shoal_heaptrim(shoal_heap(L));
   T_OK(shoalA_parked(shoal_heap(L)) > 0);
-  T_OK(luaL_dostring(L,
-    "for i = 1, 20000 do if i % 400 == 0 then assert(t[i][1] == i) end end "
-    "for i = 1, 20000 do t[i] = {-i} end "
-    "for i = 1, 20000 do assert(t[i][1] == -i) end") == LUA_OK);
+  T_OK(luaL_dostring(L, SPARSEKEPT) == LUA_OK);
   lua_close(L);
 }
 
@@ -1886,17 +1891,11 @@ static void test_trimvm (void) {
 static void test_trimlua (void) {
   lua_State *L = shoal_newstate(0);
   luaL_openlibs(L);
-  T_OK(luaL_dostring(L,
-    "t = {} for i = 1, 20000 do t[i] = {i} end "
-    "for i = 1, 20000 do if i % 400 ~= 0 then t[i] = nil end end "
-    "collectgarbage()") == LUA_OK);
+  T_OK(luaL_dostring(L, SPARSEVM) == LUA_OK);
   T_EQI(shoalA_parked(shoal_heap(L)), 0);
   T_OK(luaL_dostring(L, "assert(require('shoal').trim() == true)") == LUA_OK);
   T_OK(shoalA_parked(shoal_heap(L)) > 0);
-  T_OK(luaL_dostring(L,
-    "for i = 1, 20000 do if i % 400 == 0 then assert(t[i][1] == i) end end "
-    "for i = 1, 20000 do t[i] = {-i} end "
-    "for i = 1, 20000 do assert(t[i][1] == -i) end") == LUA_OK);
+  T_OK(luaL_dostring(L, SPARSEKEPT) == LUA_OK);
   lua_close(L);
   shoal_defaultalloc(0);
   L = luaL_newstate();
