@@ -317,23 +317,46 @@ static void emptied (ShoalHeap *h, Slab *s) {
 }
 
 
+/* 'b', of class 'c' in a MIXED slab, onto the heap's list of them */
+static void pushmixed (ShoalHeap *h, char *b, int c) {
+  unpoison(b, sizeof(void *));
+  *(void **)b = h->mixfree[c];
+  h->mixfree[c] = b;
+}
+
+
+/*
+** Room [rest, top) of MIXED slabs (rest aligned to 16; less than MAXSMALL)
+** that will not be carved waits as blocks of the largest classes it
+** holds, cut as 'carve' cuts: one of 24, 40 or 56 bytes from the top if
+** its size is an odd multiple of 8, then multiples of 16 from the bottom.
+** At most 8 bytes are lost.
+*/
+static void keeprest (ShoalHeap *h, char *rest, char *top) {
+  if ((size_t)(top - rest) % 16 != 0 && top - rest >= 24) {
+    size_t odd = (size_t)(top - rest) < 56 ? (size_t)(top - rest) : 56;
+    top -= odd;
+    pushmixed(h, top, classof(odd));  /* 24, 40 or 56: a class each */
+  }
+  while (top - rest >= 16) {
+    size_t n = (size_t)(top - rest) < MAXSMALL ? (size_t)(top - rest) : MAXSMALL;
+    int c = classof(n);
+    if (blocksize(c) > n) c--;  /* 'n' > 64 here: still a multiple of 16 */
+    pushmixed(h, rest, c);
+    rest += blocksize(c);
+  }
+}
+
+
 /*
 ** [lo, hi) (poisoned, lo aligned to 16) becomes the spare room of MIXED
-** slabs; the old spare's rest waits as a block of the largest class it
-** holds.
+** slabs; the old spare's rest, less than MAXSMALL (callers replace it only
+** by room for a block it cannot hold), waits as blocks ('keeprest').
 */
 static void newspare (ShoalHeap *h, char *lo, char *hi) {
-  char *rest = h->spare;
-  size_t left = (size_t)(h->spareend - h->spare);
-  int c;
+  keeprest(h, h->spare, h->spareend);
   h->spare = lo;
   h->spareend = hi;
-  if (left < blocksize(0)) return;
-  c = classof(left);
-  if (blocksize(c) > left) c--;
-  unpoison(rest, sizeof(void *));
-  *(void **)rest = h->mixfree[c];
-  h->mixfree[c] = rest;
 }
 
 
@@ -351,9 +374,8 @@ static void mixedfree (ShoalHeap *h, void *b, int c) {
     newspare(h, b, (char *)b + size);
     return;
   }
-  poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
-  *(void **)b = h->mixfree[c];
-  h->mixfree[c] = b;
+  poison(b, size);
+  pushmixed(h, b, c);
 }
 
 
@@ -429,6 +451,11 @@ static void *mixedalloc (ShoalHeap *h, int c) {
   if (s == NULL || s->bump + size > s->end) {
     if (h->nmixed == MAXMIXED || (s = newslab(h, MIXED)) == NULL)
       return NULL;
+    if (h->mixed != NULL) {  /* the last slab's rest, as blocks */
+      poison(h->mixed->bump, (size_t)(h->mixed->end - h->mixed->bump));
+      keeprest(h, h->mixed->bump, h->mixed->end);
+      h->mixed->bump = h->mixed->end;
+    }
     h->mixed = s;
     h->nmixed++;
   }
@@ -527,17 +554,24 @@ static void trimslab (Slab *s) {
 
 /*
 ** MIXED slabs' free room at a trim: a run of free bytes (free blocks side
-** by side, the spare, the room never carved) that holds a whole page
-** leaves the lists, those pages go back to the OS (but a slab's page 0),
-** and the run waits in 'runs' to become the spare again ('mixedalloc').
-** A bit per GRAN bytes of the slabs tells what is free: every block of
-** a MIXED slab starts and ends at a multiple of 8. Owner only.
+** by side, the spare, the room never carved, the runs parked before) that
+** holds a whole page leaves the lists, those pages go back to the OS (but
+** a slab's page 0), and the run waits in 'runs' to become the spare again
+** ('mixedalloc'). Runs are maximal: each is cut only by bytes not free,
+** so a free block lies wholly in one or wholly out of all of them. A run
+** parked before lies in one run found now, which is kept (there are at
+** most as many as before), merged with what was freed beside it; new
+** runs take the slots left. Room free but in none of the lists (a block
+** on a slab's remote list, another thread may be writing its link; the
+** bytes lost to alignment) counts as not free. A bit per GRAN bytes of
+** the slabs tells what is free: every block of a MIXED slab starts and
+** ends at a multiple of 8. Owner only.
 */
 #define GRAN		8
 #define NGRAN		((int)(SLABSIZE / GRAN))
 #define PAGEGRANS	((int)(PAGE / GRAN))
 
-typedef uint64_t Grans[MAXMIXED][NGRAN / 64];
+typedef uint64_t Grans[MAXMIXED][NGRAN / 64];  /* 2 KB, on the stack */
 
 /* Granules of [b, b + n), in one of the 'm' slabs of 'ms', marked free. */
 static void markfree (Slab **ms, int m, Grans isfree, char *b, size_t n) {
@@ -551,17 +585,37 @@ static void markfree (Slab **ms, int m, Grans isfree, char *b, size_t n) {
   }
 }
 
-/* Is 'b' in one of the runs from 'from' on? */
-static int inruns (ShoalHeap *h, int from, char *b) {
-  for (int i = from; i < h->nruns; i++)
-    if (h->runs[i].lo <= b && b < h->runs[i].hi) return 1;
+/* Is 'b' in one of the 'n' runs of 'r'? */
+static int inruns (const Run *r, int n, const char *b) {
+  for (int i = 0; i < n; i++)
+    if (r[i].lo <= b && b < r[i].hi) return 1;
   return 0;
+}
+
+/* The maximal runs of free granules of the 'm' slabs that hold a page */
+static int findruns (Slab **ms, int m, Grans isfree, Run *found) {
+  int n = 0;
+  for (int k = 0; k < m; k++) {
+    char *base = (char *)slabbase(ms[k]);
+    for (int pg = 1; pg < SLABPAGES; pg++) {
+      int lo = pg * PAGEGRANS, hi = lo;
+      while (hi < NGRAN && isset(isfree[k], hi)) hi++;
+      if (hi - lo < PAGEGRANS) continue;  /* page 'pg' holds a block out */
+      while (lo > 0 && isset(isfree[k], lo - 1)) lo--;
+      found[n].lo = base + (size_t)lo * GRAN;
+      found[n].hi = base + (size_t)hi * GRAN;
+      n++;
+      pg = hi / PAGEGRANS;  /* the next page that may start a run */
+    }
+  }
+  return n;
 }
 
 static void trimmixed (ShoalHeap *h) {
   Slab *ms[MAXMIXED];
   Grans isfree;
-  int m = 0, first = h->nruns;
+  Run found[MAXMIXED * SLABPAGES], old[NRUNS];
+  int m = 0, nfound, nold = h->nruns;
   for (Slab *s = h->all; s != NULL; s = s->allnext)
     if (s->cls == MIXED) ms[m++] = s;
   if (m == 0) return;
@@ -573,34 +627,34 @@ static void trimmixed (ShoalHeap *h) {
   if (h->mixed != NULL)
     markfree(ms, m, isfree, h->mixed->bump,
              (size_t)(h->mixed->end - h->mixed->bump));
-  for (int k = 0; k < m; k++) {
-    char *base = (char *)slabbase(ms[k]);
-    for (int pg = 1; pg < SLABPAGES && h->nruns < NRUNS; pg++) {
-      int lo = pg * PAGEGRANS, hi = lo;
-      while (hi < NGRAN && isset(isfree[k], hi)) hi++;
-      if (hi - lo < PAGEGRANS) continue;  /* page 'pg' holds a block out */
-      while (lo > 0 && isset(isfree[k], lo - 1)) lo--;
-      h->runs[h->nruns].lo = base + (size_t)lo * GRAN;
-      h->runs[h->nruns].hi = base + (size_t)hi * GRAN;
-      h->nruns++;
-      pg = hi / PAGEGRANS;  /* the next page that may start a run */
-    }
+  for (int i = 0; i < nold; i++) {
+    old[i] = h->runs[i];
+    markfree(ms, m, isfree, old[i].lo, (size_t)(old[i].hi - old[i].lo));
   }
-  if (h->nruns == first) return;
+  nfound = findruns(ms, m, isfree, found);
+  h->nruns = 0;
+  for (int pass = 0; pass < 2; pass++)  /* those holding old runs first */
+    for (int i = 0; i < nfound && h->nruns < NRUNS; i++) {
+      int hasold = 0;
+      for (int j = 0; j < nold; j++)
+        hasold |= inruns(&found[i], 1, old[j].lo);
+      if (hasold == (pass == 0)) h->runs[h->nruns++] = found[i];
+    }
+  if (nfound == 0) return;
   for (int c = 0; c < NCLASSES; c++)  /* the runs' blocks out of the lists */
     for (void **link = &h->mixfree[c]; *link != NULL; ) {
-      if (inruns(h, first, *link)) *link = *(void **)*link;
+      if (inruns(h->runs, h->nruns, *link)) *link = *(void **)*link;
       else link = (void **)*link;
     }
-  if (inruns(h, first, h->spare)) h->spare = h->spareend = NULL;
-  if (h->mixed != NULL && inruns(h, first, h->mixed->bump))
+  if (inruns(h->runs, h->nruns, h->spare)) h->spare = h->spareend = NULL;
+  if (h->mixed != NULL && inruns(h->runs, h->nruns, h->mixed->bump))
     h->mixed->end = h->mixed->bump;
-  for (int i = first; i < h->nruns; i++) {
+  for (int i = 0; i < h->nruns; i++) {
     char *lo = h->runs[i].lo, *hi = h->runs[i].hi;
     char *plo = (char *)(((uintptr_t)lo + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
     char *phi = (char *)((uintptr_t)hi & ~(uintptr_t)(PAGE - 1));
     poison(lo, (size_t)(hi - lo));
-    madvise(plo, (size_t)(phi - plo), MADV_DONTNEED);
+    madvise(plo, (size_t)(phi - plo), MADV_DONTNEED);  /* again for old runs */
     /* a spare starts aligned to 16 (see 'carve') */
     h->runs[i].lo = (char *)(((uintptr_t)lo + 15) & ~(uintptr_t)15);
   }

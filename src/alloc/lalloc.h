@@ -35,8 +35,9 @@ LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
 /* for tests: pages of the heap's class slabs given back by trims, their
    blocks parked (see 'trimslab') */
 LUAI_FUNC int shoalA_parked (struct ShoalHeap *h);
-/* for tests: bytes of the heap's MIXED slabs given back by trims, waiting
-   to be the spare again (see 'trimmixed') */
+/* for tests: bytes of the runs of the heap's MIXED slabs that trims parked
+   (their whole pages given back), waiting to be the spare again (see
+   'trimmixed') */
 LUAI_FUNC size_t shoalA_mixedruns (struct ShoalHeap *h);
 /* for tests: the next 'n' new slabs fail (no memory) */
 LUAI_FUNC void shoalA_failslabs (int n);

@@ -114,16 +114,19 @@ typedef struct AddrMap {  /* block -> size: open addressing, linear probing */
   size_t n, cap;  /* entries; slots (0 or a power of 2) */
 } AddrMap;
 
+typedef struct Run { char *lo, *hi; } Run;  /* bytes [lo, hi) */
+
 struct ShoalHeap {
   Slab *current[NCLASSES];  /* where the next block of each class comes from */
   void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
   Slab *mixed;  /* the MIXED slab being carved */
-  char *spare, *spareend;  /* a freed block of MIXED slabs, carved again */
+  char *spare, *spareend;  /* room of MIXED slabs carved again: a freed block
+                             or a run (see 'newspare') */
   int nmixed;  /* MIXED slabs so far */
   int nruns;  /* in 'runs' */
-  struct { char *lo, *hi; } runs[NRUNS];  /* MIXED slabs' free room given
-                                            back at a trim (see 'trimmixed') */
+  Run runs[NRUNS];  /* MIXED slabs' free room given back at a trim (see
+                      'trimmixed') */
   int nslabs;  /* slabs carved so far */
   Slab *all;  /* every slab, for releasing them at once */
   /* 'largelock' guards the empty slabs (so that any thread may give their

@@ -1819,6 +1819,127 @@ static void test_trimmixed (void) {
 }
 
 /*
+** Runs parked by a trim grow at the next one with what was freed beside
+** them, and merge, so the slots they free take new runs: with 12 free
+** stretches apart, a trim parks 8; once the blocks between the first 8
+** are freed too, the next trim parks the other 4 as well. As much is
+** allocated again from the same slabs, each block once.
+*/
+static void test_trimruns (void) {
+  enum { N = 1800, GROUP = 150, APART = 10, MAXSLABS = 8 };
+  static void *p[N];
+  void *slab[MAXSLABS];
+  ShoalHeap *h = shoal_heapnew();
+  int nslab = 0, bad = 0, inmixed = 0, pages1, pages2;
+  size_t runs1, runs2;
+  if (!T_OK(h != NULL)) return;
+  for (int i = 0; i < N; i++) {  /* 115 KB of 64-byte blocks: MIXED slabs */
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
+    fill(p[i], 64, (unsigned char)i);
+    if (!inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF), slab, nslab)
+        && nslab < MAXSLABS)
+      slab[nslab++] = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
+  }
+  if (!T_EQI(bad, 0) || !T_OK(nslab <= 2)) return;
+  for (int i = 0; i < N; i++)  /* 12 stretches of 140 blocks, 10 apart */
+    if (i % GROUP >= APART) shoal_alloc(h, p[i], 64, 0);
+  shoal_heaptrim(h);
+  runs1 = shoalA_mixedruns(h);
+  pages1 = slabpages(slab, nslab);
+  for (int i = 0; i < 8 * GROUP; i++)  /* what kept the first 8 apart */
+    if (i % GROUP < APART && i >= APART) shoal_alloc(h, p[i], 64, 0);
+  shoal_heaptrim(h);
+  runs2 = shoalA_mixedruns(h);
+  pages2 = slabpages(slab, nslab);
+  T_OK(runs2 >= runs1 + 4 * (GROUP - APART) * 64);
+  T_OK(pages2 <= pages1 - 4 * 2);  /* 2 whole pages in each of the 4 */
+  if (runs2 < runs1 + 4 * (GROUP - APART) * 64 || pages2 > pages1 - 8)
+    printf("# runs %zu then %zu bytes, resident pages %d then %d\n",
+           runs1, runs2, pages1, pages2);
+  for (int i = 0; i < N; i++) {  /* as much again, every block tagged */
+    if (i < APART || (i % GROUP < APART && i >= 8 * GROUP)) continue;
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 2; break; }
+    inmixed += inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF),
+                       slab, nslab);
+    fill(p[i], 64, (unsigned char)(i * 7 + 3));
+  }
+  T_EQI(inmixed, N - APART - 4 * APART);
+  for (int i = 0; i < N; i++) {
+    int kept = i < APART || (i % GROUP < APART && i >= 8 * GROUP);
+    if (!intact(p[i], 64, (unsigned char)(kept ? i : i * 7 + 3))) bad = 3;
+  }
+  T_EQI(bad, 0);
+  T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
+
+/*
+** More runs than slots: the runs parked before keep theirs. Two MIXED
+** slabs full of 64-byte blocks; the blocks meeting every odd page of one
+** slab freed and trimmed (8 runs), then those of the other slab's odd
+** pages (8 more): the first 8 stay parked, whichever slab the trim looks
+** at first, and all the room is taken again without a new slab.
+*/
+static int freepages (ShoalHeap *h, void **p, int n, char *slab, int *freed) {
+  int count = 0;
+  for (int i = 0; i < n; i++) {
+    char *b = p[i];
+    long pg = (b - slab) / 4096, pgend = (b + 63 - slab) / 4096;
+    if (freed[i] || b < slab || b >= slab + 65536) continue;
+    if (pg % 2 == 1 || pgend % 2 == 1) {
+      shoal_alloc(h, b, 64, 0);
+      freed[i] = 1;
+      count++;
+    }
+  }
+  return count;
+}
+
+static void trimrunsfull (int oldfirst) {
+  enum { N = 2014 };
+  static void *p[N];
+  static int freed[N];
+  char *slab[2];
+  ShoalHeap *h = shoal_heapnew();
+  int nslab = 0, bad = 0, nfreed, inmixed = 0;
+  if (!T_OK(h != NULL)) return;
+  for (int i = 0; i < N; i++) {  /* as many as the two slabs hold */
+    char *base;
+    freed[i] = 0;
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
+    base = (char *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
+    if (!inslabs(base, (void **)slab, nslab) && ++nslab <= 2)
+      slab[nslab - 1] = base;
+  }
+  if (!T_EQI(bad, 0) || !T_EQI(nslab, 2)) return;
+  for (int i = 0; i < N; i++) fill(p[i], 64, (unsigned char)i);
+  nfreed = freepages(h, p, N, slab[oldfirst], freed);
+  shoal_heaptrim(h);
+  T_OK(shoalA_mixedruns(h) >= 8 * 4096);
+  nfreed += freepages(h, p, N, slab[!oldfirst], freed);
+  shoal_heaptrim(h);
+  for (int i = 0; i < N && nfreed > 0; i++) {
+    if (!freed[i]) continue;
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 2; break; }
+    inmixed += inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF),
+                       (void **)slab, 2);
+    fill(p[i], 64, (unsigned char)(i * 7 + 3));
+  }
+  T_EQI(inmixed, nfreed);
+  for (int i = 0; i < N; i++)
+    if (!intact(p[i], 64, (unsigned char)(freed[i] ? i * 7 + 3 : i))) bad = 3;
+  T_EQI(bad, 0);
+  shoal_heapfree(h);
+}
+
+static void test_trimrunsfull (void) {
+  trimrunsfull(0);
+  trimrunsfull(1);
+}
+
+
+/*
 ** A trim gives the slabs gone empty back to their segments, header pages
 ** and all, and the segments left empty go: a heap that held 20 MB of small
 ** blocks keeps its mixed slabs and the four empty slabs a heap at work
@@ -2396,20 +2517,34 @@ static void test_keepempty (void) {
 
 /*
 ** A freed block of a MIXED slab replacing a smaller spare: the rest of
-** that spare is not lost, it serves a block of the largest class it holds.
+** that spare is not lost, it serves blocks of the largest classes it
+** holds, each of its bytes but 8 at most.
 */
 static void test_sparerest (void) {
+  static const size_t restsize[] = {56, 896, 96};  /* 1048 bytes: all */
   ShoalHeap *h = shoal_heapnew();
   char *a = shoal_alloc(h, NULL, 0, 1500), *b = shoal_alloc(h, NULL, 0, 3000);
-  char *c, *d;
+  char *c, *e, *r[3];
+  int inside = 0;
   shoal_alloc(h, a, 1500, 0);  /* the spare: 1536 bytes */
-  c = shoal_alloc(h, NULL, 0, 400);  /* 448 of them */
-  T_OK(c == a);
-  shoal_alloc(h, b, 3000, 0);  /* the new spare; 1088 bytes left over */
-  d = shoal_alloc(h, NULL, 0, 1000);
-  T_OK(d >= a && d + 1024 <= a + 1536);
-  memset(d, 5, 1000);
-  shoal_alloc(h, d, 1000, 0);
+  c = shoal_alloc(h, NULL, 0, 400);  /* 448 of them, from the bottom */
+  e = shoal_alloc(h, NULL, 0, 40);  /* 40, from the top */
+  T_OK(c == a && e == a + 1536 - 40);
+  shoal_alloc(h, b, 3000, 0);  /* the new spare; 1048 bytes left over */
+  for (int i = 0; i < 3; i++) {
+    r[i] = shoal_alloc(h, NULL, 0, restsize[i]);
+    inside += r[i] >= c + 448 && r[i] + restsize[i] <= e;
+    fill((unsigned char *)r[i], restsize[i], (unsigned char)(i + 1));
+  }
+  T_EQI(inside, 3);
+  T_OK(r[0] + 56 <= r[1] || r[1] + 896 <= r[0]);  /* no two overlap */
+  T_OK(r[0] + 56 <= r[2] || r[2] + 96 <= r[0]);
+  T_OK(r[1] + 896 <= r[2] || r[2] + 96 <= r[1]);
+  for (int i = 0; i < 3; i++) {
+    T_OK(intact((unsigned char *)r[i], restsize[i], (unsigned char)(i + 1)));
+    shoal_alloc(h, r[i], restsize[i], 0);
+  }
+  shoal_alloc(h, e, 40, 0);
   shoal_alloc(h, c, 400, 0);
   shoal_heapfree(h);
 }
@@ -2592,6 +2727,8 @@ int main (int argc, char **argv) {
   test_trimremote();
   test_trimslabs();
   test_trimmixed();
+  test_trimruns();
+  test_trimrunsfull();
   test_trimvm();
   test_trimlua();
   test_unslab();
