@@ -74,7 +74,9 @@ typedef struct Slab {  /* what the fast paths touch comes first: one line */
 ** small VM touches about as many pages as it holds bytes instead of a
 ** partly used page per class. Their free blocks go onto the heap's
 ** 'mixfree' lists, but for those of SPAREMIN bytes or more (see
-** 'mixedfree'); the slabs stay the heap's until it is released.
+** 'mixedfree'); the slabs stay the heap's until it is released, though a
+** trim gives back the pages of their free room, parked as 'runs' (see
+** 'trimmixed').
 */
 #define MIXED		(-2)
 #define MAXMIXED	2
