@@ -96,7 +96,10 @@ static size_t next (size_t n) {  /* xorshift: deterministic */
 }
 
 
+static int smallonly;  /* randsize: 1 to 256 bytes only */
+
 static size_t randsize (void) {
+  if (smallonly) return 1 + next(256);
   switch (next(10)) {
     case 0:  /* medium, large, now and then very large */
       return next(200) == 0 ? 16385 + next(1000000) : 2049 + next(60000);
@@ -119,20 +122,23 @@ static int intact (const unsigned char *p, size_t n, unsigned char tag) {
 
 
 /* with a trim every 'trimevery' operations (0: none); the pages trims
-   gave back of slabs partly used */
-static void test_random (int trimevery) {
+   gave back of slabs partly used, and of the MIXED slabs, whose runs
+   are found again and merged at each trim ('slots' live blocks at most:
+   a few hundred keep them in the MIXED slabs) */
+static void test_random (int trimevery, int slots) {
   static unsigned char *block[NBLOCKS];
   static size_t size[NBLOCKS];
   static unsigned char tag[NBLOCKS];
   ShoalHeap *h = shoal_heapnew();
   shoal_MemStats st;
   size_t live = 0;
-  int bad = 0, parked = 0;
+  int bad = 0, parked = 0, runs = 0;
   for (int op = 0; op < NOPS && !bad; op++) {
-    int i = (int)next(NBLOCKS);
+    int i = (int)next((size_t)slots);
     if (trimevery > 0 && op % trimevery == 0) {
       shoal_heaptrim(h);
       parked += shoalA_parked(h);
+      runs += shoalA_mixedruns(h) > 0;
     }
     if (block[i] == NULL) {  /* allocate */
       size_t n = randsize();
@@ -159,7 +165,8 @@ static void test_random (int trimevery) {
     }
   }
   T_EQI(bad, 0);
-  if (trimevery > 0) T_OK(parked > 0);
+  if (trimevery > 0 && !smallonly) T_OK(parked > 0);
+  if (trimevery > 0 && smallonly) T_OK(runs > NOPS / trimevery / 4);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, live);  /* accounting matches the reference */
   T_OK(st.peak >= live && st.mapped >= live);
@@ -2693,8 +2700,11 @@ int main (int argc, char **argv) {
   mapped = (argc > 1 && strcmp(argv[1], "mapped") == 0);
   shoalA_mediumblocks(!mapped);
   test_processstats();  /* first: the process's peak is still low */
-  test_random(0);
-  test_random(1000);  /* slabs trimmed while in use */
+  test_random(0, NBLOCKS);
+  test_random(1000, NBLOCKS);  /* slabs trimmed while in use */
+  smallonly = 1;
+  test_random(100, 600);  /* MIXED slabs trimmed while in use */
+  smallonly = 0;
   test_remote();
   test_mixed();
   test_classes();
