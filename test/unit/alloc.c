@@ -1709,6 +1709,12 @@ static int inslabs (void *b, void *const *slab, int nslab) {
   return 0;
 }
 
+/* The slab of 'b' noted among the '*nslab' of 'slab', while fewer than 'max' */
+static void noteslab (void *b, void **slab, int *nslab, int max) {
+  if (!inslabs(b, slab, *nslab) && *nslab < max)
+    slab[(*nslab)++] = (void *)((uintptr_t)b & ~(uintptr_t)0xFFFF);
+}
+
 static void test_trimslabs (void) {
   enum { N = 20000, KEEP = 400, MAXSLABS = 64 };
   void **p = malloc(N * sizeof(void *)), **q = malloc(N * sizeof(void *));
@@ -1717,11 +1723,9 @@ static void test_trimslabs (void) {
   int nslab = 0, before, after, bad = 0, nq = 0, parked;
   if (!T_OK(p != NULL && q != NULL && h != NULL)) return;
   for (int i = 0; i < N; i++) {
-    void *base;
     if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
     fill(p[i], 64, (unsigned char)i);
-    base = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
-    if (!inslabs(base, slab, nslab) && nslab < MAXSLABS) slab[nslab++] = base;
+    noteslab(p[i], slab, &nslab, MAXSLABS);
   }
   if (!T_EQI(bad, 0)) return;
   for (int i = 0; i < N; i++)
@@ -1784,12 +1788,10 @@ static void test_trimmixed (void) {
   size_t runs;
   if (!T_OK(h != NULL)) return;
   for (int i = 0; i < N; i++) {  /* about 100 KB: the two MIXED slabs */
-    void *base;
     size[i] = 16 + (size_t)(i * 37) % 150;
     if ((p[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) { bad = 1; break; }
     fill(p[i], size[i], (unsigned char)i);
-    base = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
-    if (!inslabs(base, slab, nslab) && nslab < MAXSLABS) slab[nslab++] = base;
+    noteslab(p[i], slab, &nslab, MAXSLABS);
   }
   if (!T_EQI(bad, 0) || !T_OK(nslab <= 2)) return;
   for (int i = 0; i < N; i++)
@@ -1809,8 +1811,7 @@ static void test_trimmixed (void) {
   for (int i = 0; i < N; i++) {  /* as much again, every block tagged */
     if (i % KEEP == 0) continue;
     if ((q[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) { bad = 3; break; }
-    inmixed += inslabs((void *)((uintptr_t)q[i] & ~(uintptr_t)0xFFFF),
-                       slab, nslab);
+    inmixed += inslabs(q[i], slab, nslab);
     fill(q[i], size[i], (unsigned char)(i * 7 + 3));
   }
   T_OK(shoalA_mixedruns(h) < runs);
@@ -1843,9 +1844,7 @@ static void test_trimruns (void) {
   for (int i = 0; i < N; i++) {  /* 115 KB of 64-byte blocks: MIXED slabs */
     if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
     fill(p[i], 64, (unsigned char)i);
-    if (!inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF), slab, nslab)
-        && nslab < MAXSLABS)
-      slab[nslab++] = (void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
+    noteslab(p[i], slab, &nslab, MAXSLABS);
   }
   if (!T_EQI(bad, 0) || !T_OK(nslab <= 2)) return;
   for (int i = 0; i < N; i++)  /* 12 stretches of 140 blocks, 10 apart */
@@ -1866,8 +1865,7 @@ static void test_trimruns (void) {
   for (int i = 0; i < N; i++) {  /* as much again, every block tagged */
     if (i < APART || (i % GROUP < APART && i >= 8 * GROUP)) continue;
     if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 2; break; }
-    inmixed += inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF),
-                       slab, nslab);
+    inmixed += inslabs(p[i], slab, nslab);
     fill(p[i], 64, (unsigned char)(i * 7 + 3));
   }
   T_EQI(inmixed, N - APART - 4 * APART);
@@ -1907,30 +1905,26 @@ static void trimrunsfull (int oldfirst) {
   enum { N = 2014 };
   static void *p[N];
   static int freed[N];
-  char *slab[2];
+  void *slab[3];  /* room to note a third: there must be none */
   ShoalHeap *h = shoal_heapnew();
   int nslab = 0, bad = 0, nfreed, inmixed = 0;
   if (!T_OK(h != NULL)) return;
   for (int i = 0; i < N; i++) {  /* as many as the two slabs hold */
-    char *base;
     freed[i] = 0;
     if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 1; break; }
-    base = (char *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF);
-    if (!inslabs(base, (void **)slab, nslab) && ++nslab <= 2)
-      slab[nslab - 1] = base;
+    noteslab(p[i], slab, &nslab, 3);
   }
   if (!T_EQI(bad, 0) || !T_EQI(nslab, 2)) return;
   for (int i = 0; i < N; i++) fill(p[i], 64, (unsigned char)i);
-  nfreed = freepages(h, p, N, slab[oldfirst], freed);
+  nfreed = freepages(h, p, N, (char *)slab[oldfirst], freed);
   shoal_heaptrim(h);
   T_OK(shoalA_mixedruns(h) >= 8 * 4096);
-  nfreed += freepages(h, p, N, slab[!oldfirst], freed);
+  nfreed += freepages(h, p, N, (char *)slab[!oldfirst], freed);
   shoal_heaptrim(h);
   for (int i = 0; i < N && nfreed > 0; i++) {
     if (!freed[i]) continue;
     if ((p[i] = shoal_alloc(h, NULL, 0, 64)) == NULL) { bad = 2; break; }
-    inmixed += inslabs((void *)((uintptr_t)p[i] & ~(uintptr_t)0xFFFF),
-                       (void **)slab, 2);
+    inmixed += inslabs(p[i], slab, 2);
     fill(p[i], 64, (unsigned char)(i * 7 + 3));
   }
   T_EQI(inmixed, nfreed);
