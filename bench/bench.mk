@@ -49,6 +49,7 @@ $(O)/bench/modules/%.so: bench/%.c $(O)/stock/include/.stamp
 BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/clock.so \
                $(O)/bench/stock/closevm $(O)/bench/shoal/closevm $(O)/bench/stock/simplest \
                $(O)/bench/shoal/shrunk $(O)/bench/stock/idle $(O)/bench/shoal/idle \
+               $(O)/bench/stock/threads $(O)/bench/shoal/threads \
                $(JEMALLOC_DEB) $(MIMALLOC_DEB) $(O)/ext/jemalloc/.stamp $(O)/ext/mimalloc/.stamp
 
 .PHONY: bench
