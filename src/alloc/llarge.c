@@ -229,7 +229,7 @@ static size_t uncacheoldest (ShoalHeap *h) {
 ** gave back a freed block's pages for each fresh one, and the next block
 ** that took them faulted them in again: in a process with threads on
 ** other CPUs, each madvise interrupts them all to flush their TLBs
-** (stringchurn on two threads: 1,700 calls a VM, 10% of its time).
+** (stringchurn in two VMs on two threads: 1,700 calls a VM, 9% slower).
 */
 static size_t mayhold (ShoalHeap *h) {
   size_t n = atomic_load_explicit(&h->inuse, relaxed) / 8;

@@ -878,10 +878,10 @@ static void test_mediumhold (void) {
   shoal_MemStats st;
   void *a[N], *big[3];
   if (mapped) return;
-  shoalA_purgedelay(60 * 1000);  /* no dirty page expires meanwhile */
   h = shoal_heapnew();
   for (int i = 0; i < N; i++)
     if (!T_OK((a[i] = shoal_alloc(h, NULL, 0, 200000)) != NULL)) return;
+  shoalA_purgedelay(60 * 1000);  /* no dirty page expires meanwhile */
   /* 2 runs dirty: less than an eighth of 10 MB, and kept */
   shoal_alloc(h, a[1], 200000, 0);
   shoal_alloc(h, a[11], 200000, 0);
