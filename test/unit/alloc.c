@@ -866,7 +866,7 @@ static void test_mediumroom (void) {
 
 /*
 ** Fresh pages give back dirty ones only beyond what the heap may hold
-** unused: an eighth of its use, at most 1 MB. Here 10 MB of blocks of 49
+** unused: an eighth of its use, at most 1 MB. Here 12 MB of blocks of 49
 ** pages, and freed ones between them (dirty runs of 49 pages, each given
 ** back whole); a block of 62 pages fits no run: fresh pages. Each freed
 ** run once went at the next fresh pages, and the next block that took
