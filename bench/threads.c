@@ -43,7 +43,7 @@ static void *runvm (void *ud) {
   }
   lua_setglobal(L, "arg");
   if (luaL_dofile(L, j->file) != LUA_OK) {
-    fprintf(stderr, "threads: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, "threads: %s\n", luaL_tolstring(L, -1, NULL));
     j->failed = 1;
   }
   lua_close(L);
@@ -55,12 +55,13 @@ int main (int argc, char **argv) {
   pthread_t th[MAXTHREADS];
   Job jobs[MAXTHREADS];
   int n, started = 0, failed = 0;
+  char *end;
   if (argc < 3 || argc > 4) {
     fprintf(stderr, "usage: threads T FILE [ARG]\n");
     return 1;
   }
-  n = atoi(argv[1]);
-  if (n < 1 || n > MAXTHREADS) {
+  n = (int)strtol(argv[1], &end, 10);
+  if (*end != '\0' || n < 1 || n > MAXTHREADS) {
     fprintf(stderr, "threads: T must be 1 to %d, not '%s'\n", MAXTHREADS,
             argv[1]);
     return 1;

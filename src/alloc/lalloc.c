@@ -72,12 +72,6 @@ static ShoalHeap *expiring;  /* where shoal_heapexpire(NULL) is in 'heaps' */
 
 #define FLUSH		((ptrdiff_t)64 * 1024)
 
-/* Bytes Lua holds in 'h'. */
-static size_t heapinuse (ShoalHeap *h) {
-  size_t rb = atomic_load_explicit(&h->remotebytes, relaxed);
-  return minus(atomic_load_explicit(&h->inuse, relaxed), rb);
-}
-
 
 /* '*p' becomes 'n' if that is higher (any thread). */
 static void raisemax (atomic_size_t *p, size_t n) {
@@ -164,7 +158,8 @@ void shoalA_failslabs (int n) {
 /*
 ** A fresh slab: the lowest room for one in a segment with slabs, else in
 ** any segment, else at the bottom of a new one (address space: no page is
-** touched until used, but its pages will replace cached ones').
+** touched until used, but its pages will replace cached or dirty ones
+** the heap holds beyond 'mayhold', see 'shoalL_makeroom').
 */
 static Slab *mapslab (ShoalHeap *h) {
   Segment *sg, *other = NULL;

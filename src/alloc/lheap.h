@@ -194,6 +194,13 @@ typedef struct Segment {
 /* a - b, or 0: counters read apart from another thread may cross */
 #define minus(a,b)	((a) > (b) ? (a) - (b) : 0)
 
+
+/* Bytes Lua holds in 'h' (remote frees lower 'remotebytes', not 'inuse'). */
+static inline size_t heapinuse (ShoalHeap *h) {
+  size_t rb = atomic_load_explicit(&h->remotebytes, memory_order_relaxed);
+  return minus(atomic_load_explicit(&h->inuse, memory_order_relaxed), rb);
+}
+
 #define isset(a,i)	(((a)[(i) / 64] >> ((i) % 64)) & 1)
 #define pageof(sg,b)	((int)(((char *)(b) - (sg)->base) / PAGE))
 

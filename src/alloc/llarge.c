@@ -225,14 +225,15 @@ static size_t uncacheoldest (ShoalHeap *h) {
 
 /*
 ** What a heap may hold unused, in cached mappings and dirty pages, while it
-** takes fresh pages: an eighth of its use, at most HOLDMAX. Holding none
+** takes fresh pages: an eighth of its use (Lua's, remote frees out), at
+** most HOLDMAX. Holding none
 ** gave back a freed block's pages for each fresh one, and the next block
 ** that took them faulted them in again: in a process with threads on
 ** other CPUs, each madvise interrupts them all to flush their TLBs
 ** (stringchurn in two VMs on two threads: 1,700 calls a VM, 9% slower).
 */
 static size_t mayhold (ShoalHeap *h) {
-  size_t n = atomic_load_explicit(&h->inuse, relaxed) / 8;
+  size_t n = heapinuse(h) / 8;
   return (n < HOLDMAX) ? n : HOLDMAX;
 }
 
@@ -305,7 +306,8 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
 
 /*
 ** Before the heap takes 'n' bytes of fresh pages: give back as many in
-** kept empty slabs and cached mappings, so that its RSS does not hold both.
+** empty slabs beyond the KEEPEMPTY newest, then cached mappings and dirty
+** pages beyond what it may hold ('shoalL_makeroom').
 */
 static void freshroom (ShoalHeap *h, size_t n) {
   pthread_mutex_lock(&h->largelock);
