@@ -224,12 +224,11 @@ static size_t uncacheoldest (ShoalHeap *h) {
 
 
 /*
-** What a heap may hold unused, in cached mappings and dirty pages, while it
-** takes fresh pages: an eighth of its use (Lua's, remote frees out), at
-** most HOLDMAX. Holding none
-** gave back a freed block's pages for each fresh one, and the next block
-** that took them faulted them in again: in a process with threads on
-** other CPUs, each madvise interrupts them all to flush their TLBs
+** What a heap may hold in dirty pages while it takes fresh pages: an
+** eighth of its use (Lua's, remote frees out), at most HOLDMAX. Holding
+** none gave back a freed block's pages for each fresh one, and the next
+** block that took them faulted them in again: in a process with threads
+** on other CPUs, each madvise interrupts them all to flush their TLBs
 ** (stringchurn in two VMs on two threads: 1,700 calls a VM, 9% slower).
 */
 static size_t mayhold (ShoalHeap *h) {
@@ -239,21 +238,23 @@ static size_t mayhold (ShoalHeap *h) {
 
 
 /*
-** Before the heap takes 'n' bytes of fresh pages: unmap cached mappings
-** (oldest first), then give back dirty pages, as many as the fresh ones
-** and as held beyond 'mayhold', whichever is less: its RSS grows only
-** once what it holds unused is down to that.
+** Before the heap takes 'n' bytes of fresh pages: unmap as many cached
+** (oldest first), then give back dirty pages for the rest, but only those
+** beyond 'mayhold': its RSS grows only once they are down to that. Dirty
+** pages lie in segments mapped anyway; cached mappings are not held, as
+** their address space may be what a process under RLIMIT_AS lacks.
 */
 void shoalL_makeroom (ShoalHeap *h, size_t n) {
-  size_t gone = 0, keep = mayhold(h);
-  size_t held = atomic_load_explicit(&h->cachebytes, relaxed) +
-                atomic_load_explicit(&h->dirtybytes, relaxed);
-  if (held <= keep) return;
-  if (n > held - keep) n = held - keep;
+  size_t gone = 0, want, done = 0, keep = mayhold(h);
+  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
+      atomic_load_explicit(&h->dirtybytes, relaxed) <= keep)
+    return;
   pthread_mutex_lock(&h->largelock);
   while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
-  for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && gone < n; ) {
-    if (sg->maxdirty > 0) gone += shoalM_purgeseg(h, sg, n - gone);
+  want = minus(atomic_load_explicit(&h->dirtybytes, relaxed), keep);
+  if (want > minus(n, gone)) want = minus(n, gone);
+  for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && done < want; ) {
+    if (sg->maxdirty > 0) done += shoalM_purgeseg(h, sg, want - done);
     if (!shoalM_dropseg(h, p))  /* left empty, it has no reason to stay */
       p = &sg->next;
   }
@@ -306,8 +307,8 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
 
 /*
 ** Before the heap takes 'n' bytes of fresh pages: give back as many in
-** empty slabs beyond the KEEPEMPTY newest, then cached mappings and dirty
-** pages beyond what it may hold ('shoalL_makeroom').
+** empty slabs beyond the KEEPEMPTY newest and in cached mappings, and
+** dirty pages beyond what it may hold ('shoalL_makeroom').
 */
 static void freshroom (ShoalHeap *h, size_t n) {
   pthread_mutex_lock(&h->largelock);
