@@ -646,7 +646,7 @@ static void trimmixed (ShoalHeap *h) {
     h->mixed->end = h->mixed->bump;
   for (int i = 0; i < h->nruns; i++) {
     char *lo = h->runs[i].lo, *hi = h->runs[i].hi;
-    char *plo = (char *)(((uintptr_t)lo + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
+    char *plo = (char *)pageround((uintptr_t)lo);
     char *phi = (char *)((uintptr_t)hi & ~(uintptr_t)(PAGE - 1));
     poison(lo, (size_t)(hi - lo));
     madvise(plo, (size_t)(phi - plo), MADV_DONTNEED);  /* again for old runs */
