@@ -174,8 +174,9 @@ struct ShoalHeap {
 ** they go into segments that have slabs already, as long as those have
 ** room (see 'mapslab'), rather than pin another. A page is 'used' by a
 ** slab or a medium block; a free page is 'dirty' while it keeps the
-** memory of a medium block freed there (see 'shoalM_expireruns'). The bitmaps
-** change under the heap's 'largelock'.
+** memory of a medium block freed there, until it has waited PURGEDELAY ms
+** (see 'shoalM_expireruns'). The bitmaps change under the heap's
+** 'largelock'.
 */
 typedef struct Segment {
   struct Segment *next;
@@ -184,7 +185,10 @@ typedef struct Segment {
   uint64_t dirty[SEGPAGES / 64];
   int maxfree, maxdirty;  /* the longest runs of free and of dirty pages */
   int nslabs;  /* carved from it */
-  long dirtyat;  /* when its oldest dirty page went dirty, in ms */
+  long due;  /* when its oldest dirty page will have waited PURGEDELAY ms
+               (or earlier: taking dirty pages leaves it as it was) */
+  uint32_t dirtyat[SEGPAGES];  /* when each dirty page went dirty, in ms
+                                  (wrapping: compared by difference) */
 } Segment;
 
 

@@ -167,19 +167,22 @@ size_t shoalM_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
 
 
 /*
-** Pages i .. i+n-1 of 'sg' freed by a medium block: dirty. The segment's
-** clock starts with its first dirty page: a block freed and taken again
-** over and over must not keep older dirty pages from going.
+** Pages i .. i+n-1 of 'sg' freed by a medium block: dirty, each with the
+** time it went dirty, so that it goes back to the OS only once it has
+** waited PURGEDELAY ms: a segment's clock would give back with its oldest
+** page those freed just before, which the next blocks fault in again.
 */
 void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
+  long now;
   if (n == 0) return;
-  if (sg->maxdirty == 0) sg->dirtyat = nowms();
+  now = nowms();
+  for (int k = i; k < i + n; k++) sg->dirtyat[k] = (uint32_t)now;
+  if (sg->maxdirty == 0) sg->due = now + PURGEDELAY;
   shoalM_setpages(sg->used, i, n, 0);
   shoalM_setpages(sg->dirty, i, n, 1);
   shoalM_measure(sg);
   atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed);
-  if (sg->dirtyat + PURGEDELAY < h->runsdue)
-    h->runsdue = sg->dirtyat + PURGEDELAY;
+  if (sg->due < h->runsdue) h->runsdue = sg->due;
   poison(sg->base + (size_t)i * PAGE, (size_t)n * PAGE);
 }
 
@@ -236,19 +239,51 @@ int shoalM_dropseg (ShoalHeap *h, Segment **p) {
 
 
 /*
-** The dirty pages of segments whose oldest waited PURGEDELAY ms by 'now'
-** back to the OS (all: every one), and segments with no page used nor
-** dirty unmapped. Under 'largelock'.
+** The dirty pages of 'sg' that waited PURGEDELAY ms by 'now' back to the
+** OS, a run of them a call; when the next of the others will have.
+*/
+static long purgeaged (ShoalHeap *h, Segment *sg, long now) {
+  long due = LONG_MAX;
+  size_t gone = 0;
+  for (int i = 0; i < SEGPAGES; ) {
+    int n = 0;
+    while (i + n < SEGPAGES && isset(sg->dirty, i + n) &&
+           (uint32_t)now - sg->dirtyat[i + n] >= (uint32_t)PURGEDELAY)
+      n++;
+    if (n > 0) {
+      madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
+      shoalM_setpages(sg->dirty, i, n, 0);
+      gone += (size_t)n * PAGE;
+      i += n;
+    }
+    else if (!isset(sg->dirty, i))  /* a clean page, or a word of them */
+      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
+    else {  /* dirty, and young */
+      long at = now - (long)((uint32_t)now - sg->dirtyat[i]);
+      if (at + PURGEDELAY < due) due = at + PURGEDELAY;
+      i++;
+    }
+  }
+  if (gone > 0) sg->maxdirty = longest(sg->dirty, 1);  /* no page freed */
+  atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
+  return due;
+}
+
+
+/*
+** Dirty pages that waited PURGEDELAY ms by 'now' back to the OS (all:
+** every one), and segments with no page used nor dirty unmapped. Under
+** 'largelock'.
 */
 void shoalM_expireruns (ShoalHeap *h, long now, int all) {
   long due = LONG_MAX;
   Segment **p = &h->segs, *sg;
   if (!all && now < h->runsdue) return;
   while ((sg = *p) != NULL) {
-    if (sg->maxdirty > 0 && (all || now - sg->dirtyat >= PURGEDELAY))
-      shoalM_purgeseg(h, sg, SIZE_MAX);
-    if (sg->maxdirty > 0 && sg->dirtyat + PURGEDELAY < due)
-      due = sg->dirtyat + PURGEDELAY;
+    if (sg->maxdirty > 0 && all) shoalM_purgeseg(h, sg, SIZE_MAX);
+    else if (sg->maxdirty > 0 && now >= sg->due)
+      sg->due = purgeaged(h, sg, now);
+    if (sg->maxdirty > 0 && sg->due < due) due = sg->due;
     if (!shoalM_dropseg(h, p)) p = &sg->next;
   }
   h->runsdue = due;

@@ -2194,6 +2194,51 @@ static void test_heapexpire (void) {
 
 
 /*
+** Each dirty page goes back to the OS once it has waited 500 ms, not with
+** the oldest of its segment: a block freed 300 ms after another keeps its
+** pages when the other's go (they once went together, and the next blocks
+** faulted them in again), and they go in turn. (The first is made only
+** when the second block's pages are younger than 450 ms by then.)
+*/
+static void test_dirtyage (void) {
+  enum { PAGES = 25, SIZE = PAGES * 4096 - 400 };
+  ShoalHeap *h;
+  unsigned char *a, *b, *c;
+  long t1;
+  if (mapped) return;
+  h = shoal_heapnew();
+  c = shoal_alloc(h, NULL, 0, 20000);  /* keeps the segment */
+  a = shoal_alloc(h, NULL, 0, SIZE);
+  b = shoal_alloc(h, NULL, 0, SIZE);
+  if (!T_OK(a != NULL && b != NULL && c != NULL)) return;
+  fill(a, SIZE, 1);
+  fill(b, SIZE, 2);
+  shoal_alloc(h, a, SIZE, 0);
+  usleep(300 * 1000);
+  shoal_alloc(h, b, SIZE, 0);
+  t1 = nowms();
+  T_OK(shoalA_dirty(h) == 2 * PAGES * 4096);
+  usleep(250 * 1000);  /* a's pages waited 550 ms, b's 250 */
+  expirefrom(h);
+  if (nowms() - t1 < 450) {
+    T_OK(shoalA_dirty(h) == PAGES * 4096);
+    if (shoalA_dirty(h) != PAGES * 4096)
+      printf("# %zu bytes dirty, not %d\n", shoalA_dirty(h), PAGES * 4096);
+  }
+  T_OK(shoalA_largeexact(h));
+  usleep(300 * 1000);
+  expirefrom(h);
+  T_OK(shoalA_dirty(h) == 0 && shoalA_largeexact(h));
+  a = shoal_alloc(h, NULL, 0, SIZE);  /* the heap goes on */
+  if (T_OK(a != NULL)) fill(a, SIZE, 3);
+  T_OK(a == NULL || intact(a, SIZE, 3));
+  shoal_alloc(h, a, SIZE, 0);
+  shoal_alloc(h, c, 20000, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
 ** Heaps made, used and released while another thread gives back what
 ** every heap keeps, with nothing kept waiting: the heap it is at may go
 ** under it (ASan and TSan see the rest).
@@ -2810,6 +2855,7 @@ int main (int argc, char **argv) {
   test_trimlua();
   test_unslab();
   test_heapexpire();
+  test_dirtyage();
   test_expirechurn();
   test_limitthreads();
   test_heaplimit();
