@@ -505,13 +505,16 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
 /*
 ** For tests, while no other thread frees or shrinks: are the cache's
 ** entries in the order they were freed, does 'cachebytes' count them,
-** do segments' longest runs and 'dirtybytes' match their pages, are a medium
-** block's pages used, and does 'mapped' count exactly the segments, the
-** mappings and the cache?
+** do segments' longest runs and 'dirtybytes' match their pages, is no
+** segment due later than a dirty page of it will have waited PURGEDELAY
+** ms, nor the heap later than a segment, are a medium block's pages used,
+** and does 'mapped' count exactly the segments, the mappings and the
+** cache?
 */
 int shoalA_largeexact (ShoalHeap *h) {
   size_t cached = 0, mapped = 0, dirty = 0;
   int ok = 1;
+  long now = nowms();
   pthread_mutex_lock(&h->largelock);
   for (int i = 0; i < h->ncached; i++) {
     cached += h->cache[i].size;
@@ -523,8 +526,13 @@ int shoalA_largeexact (ShoalHeap *h) {
     if (sg->maxfree != shoalM_slowlongest(sg->used, 0) ||
         sg->maxdirty != shoalM_slowlongest(sg->dirty, 1))
       ok = 0;
-    for (int i = 0; i < SEGPAGES; i++)
-      dirty += isset(sg->dirty, i) ? PAGE : 0;
+    for (int i = 0; i < SEGPAGES; i++) {
+      if (!isset(sg->dirty, i)) continue;
+      dirty += PAGE;
+      if (now - (long)((uint32_t)now - sg->dirtyat[i]) + PURGEDELAY < sg->due)
+        ok = 0;  /* the page would wait longer */
+    }
+    if (sg->maxdirty > 0 && sg->due < h->runsdue) ok = 0;
     mapped += SEGSIZE;
   }
   for (size_t i = 0; i < h->large.cap; i++) {
