@@ -188,7 +188,7 @@ typedef struct Segment {
   long due;  /* when its oldest dirty page will have waited PURGEDELAY ms
                (or earlier: taking dirty pages leaves it as it was) */
   uint32_t dirtyat[SEGPAGES];  /* when each dirty page went dirty, in ms
-                                  (wrapping: compared by difference) */
+                                  (wrapping: see 'dirtyage') */
 } Segment;
 
 
@@ -207,6 +207,13 @@ static inline size_t heapinuse (ShoalHeap *h) {
 
 #define isset(a,i)	(((a)[(i) / 64] >> ((i) % 64)) & 1)
 #define pageof(sg,b)	((int)(((char *)(b) - (sg)->base) / PAGE))
+
+/* ms page 'i' of 'sg' has been dirty by 'now' (0: stamped later, as
+   another CPU read the clock; wraps after 24 days unchecked) */
+static inline long dirtyage (const Segment *sg, int i, long now) {
+  int32_t age = (int32_t)((uint32_t)now - sg->dirtyat[i]);
+  return (age > 0) ? age : 0;
+}
 
 #define pageround(n)	(((n) + PAGE - 1) & ~(PAGE - 1))
 #define MAXBLOCK	(SIZE_MAX / 2)  /* larger sizes would wrap in pageround */

@@ -514,8 +514,9 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
 int shoalA_largeexact (ShoalHeap *h) {
   size_t cached = 0, mapped = 0, dirty = 0;
   int ok = 1;
-  long now = nowms();
+  long now;
   pthread_mutex_lock(&h->largelock);
+  now = nowms();
   for (int i = 0; i < h->ncached; i++) {
     cached += h->cache[i].size;
     if (i > 0 && h->cache[i].freedat < h->cache[i - 1].freedat) ok = 0;
@@ -529,7 +530,7 @@ int shoalA_largeexact (ShoalHeap *h) {
     for (int i = 0; i < SEGPAGES; i++) {
       if (!isset(sg->dirty, i)) continue;
       dirty += PAGE;
-      if (now - (long)((uint32_t)now - sg->dirtyat[i]) + PURGEDELAY < sg->due)
+      if (now - dirtyage(sg, i, now) + PURGEDELAY < sg->due)
         ok = 0;  /* the page would wait longer */
     }
     if (sg->maxdirty > 0 && sg->due < h->runsdue) ok = 0;

@@ -248,7 +248,7 @@ static long purgeaged (ShoalHeap *h, Segment *sg, long now) {
   for (int i = 0; i < SEGPAGES; ) {
     int n = 0;
     while (i + n < SEGPAGES && isset(sg->dirty, i + n) &&
-           (uint32_t)now - sg->dirtyat[i + n] >= (uint32_t)PURGEDELAY)
+           dirtyage(sg, i + n, now) >= PURGEDELAY)
       n++;
     if (n > 0) {
       madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
@@ -259,7 +259,7 @@ static long purgeaged (ShoalHeap *h, Segment *sg, long now) {
     else if (!isset(sg->dirty, i))  /* a clean page, or a word of them */
       i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
     else {  /* dirty, and young */
-      long at = now - (long)((uint32_t)now - sg->dirtyat[i]);
+      long at = now - dirtyage(sg, i, now);
       if (at + PURGEDELAY < due) due = at + PURGEDELAY;
       i++;
     }
