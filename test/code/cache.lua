@@ -10,7 +10,7 @@ local function stats () return cache.stats() end
 T.section "stats"
 do
   local s = stats()
-  for _, k in ipairs{"entries", "bytes", "hits", "misses", "retired", "retired_bytes",
+  for _, k in ipairs{"entries", "bytes", "hits", "name_hits", "misses", "retired", "retired_bytes",
                      "private_copies", "strings", "string_bytes"} do
     T.eq(math.type(s[k]), "integer", k .. " is an integer")
   end
@@ -26,6 +26,7 @@ do
   dofile(a); loadfile(a)
   local s2 = stats()
   T.eq(s2.hits, s1.hits + 2, "later loads are hits")
+  T.eq(s2.name_hits, s1.name_hits + 2, "found by their name alone (no realpath)")
   T.eq(s2.misses, s1.misses, "no more parses")
 end
 
@@ -184,12 +185,17 @@ do
   local s0 = stats()
   T.eq(dofile(name), "release 1", "release 1")
   T.eq(stats().entries, s0.entries + 1, "its entry")
+  local n1 = stats().name_hits
+  T.eq(dofile(name), "release 1", "release 1 again")
+  T.eq(stats().name_hits, n1 + 1, "found by its name")
   assert(os.execute("ln -sfn " .. r2 .. " " .. cur))
   T.eq(dofile(name), "release 2", "after the switch, release 2")
+  T.eq(stats().name_hits, n1 + 1, "the name leads to another file: not found by it")
   T.eq(stats().entries, s0.entries + 1, "release 1's entry dropped")
   local h = stats().hits
   T.eq(dofile(name), "release 2", "again")
   T.eq(stats().hits, h + 1, "a hit")
+  T.eq(stats().name_hits, n1 + 2, "found by its name")
   -- release 1's file under its own name: an entry of its own, left alone
   T.eq(dofile(r1 .. "/m.lua"), "release 1", "release 1 by its own name")
   T.eq(dofile(name), "release 2", "and the switched name")

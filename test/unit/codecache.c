@@ -627,6 +627,39 @@ static void test_drop_parsing (const char *path, const char *drop) {
 }
 
 
+/*
+** In mode 'trust' a cached file is not checked for edits, but a name that
+** leads to another file now (a deploy's symlink switched) loads that file:
+** a hit by the name alone must be the file the name leads to.
+*/
+static void test_trust_switch (void) {
+  char path[300], code[400];
+  lua_State *L = newvm();
+  lua_Integer namehits;
+  snprintf(path, sizeof path, "%s/TA", dir);
+  T_EQI(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/TA/x.lua", dir);
+  t_writefile(path, "return 1");
+  snprintf(path, sizeof path, "%s/TB", dir);
+  T_EQI(mkdir(path, 0700), 0);
+  snprintf(path, sizeof path, "%s/TB/x.lua", dir);
+  t_writefile(path, "return 2");
+  snprintf(curlink, sizeof curlink, "%s/tcur", dir);
+  snprintf(curtmp, sizeof curtmp, "%s/tcur.tmp", dir);
+  pointcur("TA");
+  snprintf(code, sizeof code, "return dofile('%s/tcur/x.lua')", dir);
+  T_EQI(run(L, code), 1);
+  namehits = cachestat(L, "name_hits");
+  T_EQI(run(L, code), 1);
+  T_EQI(cachestat(L, "name_hits"), namehits + 1);  /* found by its name */
+  pointcur("TB");
+  T_EQI(run(L, code), 2);  /* the file the name leads to now */
+  T_EQI(run(L, code), 2);
+  T_EQI(cachestat(L, "name_hits"), namehits + 2);
+  lua_close(L);
+}
+
+
 /* The tests that need the process mode 'trust' (SHOAL_CODECACHE=trust). */
 static void trustmain (void) {
   char real[PATH_MAX], big1[PATH_MAX + 16], big2[PATH_MAX + 16];
@@ -642,6 +675,7 @@ static void trustmain (void) {
   settle(big2);  /* and big1, written before */
   test_drop_parsing(big1, "return require('shoal.cache').reload('%s')");
   test_drop_parsing(big2, "return require('shoal.cache').clear()");
+  test_trust_switch();
 }
 
 
