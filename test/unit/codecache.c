@@ -340,6 +340,23 @@ static void pointcur (const char *to) {
   if (symlink(to, curtmp) == 0) rename(curtmp, curlink);
 }
 
+/* Releases 'a' and 'b' (folders of 'dir', an x.lua each returning
+   'acode', 'bcode'), and the link 'cur' (curlink) pointing at 'a'. */
+static void tworeleases (const char *a, const char *acode, const char *b,
+                         const char *bcode, const char *cur) {
+  const char *name[2] = {a, b}, *code[2] = {acode, bcode};
+  char path[300];
+  for (int k = 0; k < 2; k++) {
+    snprintf(path, sizeof path, "%s/%s", dir, name[k]);
+    T_EQI(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/x.lua", dir, name[k]);
+    t_writefile(path, code[k]);
+  }
+  snprintf(curlink, sizeof curlink, "%s/%s", dir, cur);
+  snprintf(curtmp, sizeof curtmp, "%s/%s.tmp", dir, cur);
+  pointcur(a);
+}
+
 static void *switcher (void *arg) {
   (void)arg;
   while (atomic_load(&switching) >= 0) {
@@ -360,17 +377,7 @@ static void test_symlink_switch (void) {
   lua_State *L = newvm();
   pthread_t th;
   int wrong = 0;
-  snprintf(path, sizeof path, "%s/A", dir);
-  T_EQI(mkdir(path, 0700), 0);
-  snprintf(path, sizeof path, "%s/A/x.lua", dir);
-  t_writefile(path, "return 'A'");
-  snprintf(path, sizeof path, "%s/B", dir);
-  T_EQI(mkdir(path, 0700), 0);
-  snprintf(path, sizeof path, "%s/B/x.lua", dir);
-  t_writefile(path, "return 'B'");
-  snprintf(curlink, sizeof curlink, "%s/cur", dir);
-  snprintf(curtmp, sizeof curtmp, "%s/cur.tmp", dir);
-  pointcur("A");
+  tworeleases("A", "return 'A'", "B", "return 'B'", "cur");
   snprintf(code, sizeof code, "return dofile('%s/cur/x.lua') == 'A' and 1 or 0", dir);
   T_EQI(pthread_create(&th, NULL, switcher, NULL), 0);
   for (int i = 0; i < 1000 && wrong == 0; i++) {
@@ -633,20 +640,10 @@ static void test_drop_parsing (const char *path, const char *drop) {
 ** a hit by the name alone must be the file the name leads to.
 */
 static void test_trust_switch (void) {
-  char path[300], code[400];
+  char code[400];
   lua_State *L = newvm();
   lua_Integer namehits;
-  snprintf(path, sizeof path, "%s/TA", dir);
-  T_EQI(mkdir(path, 0700), 0);
-  snprintf(path, sizeof path, "%s/TA/x.lua", dir);
-  t_writefile(path, "return 1");
-  snprintf(path, sizeof path, "%s/TB", dir);
-  T_EQI(mkdir(path, 0700), 0);
-  snprintf(path, sizeof path, "%s/TB/x.lua", dir);
-  t_writefile(path, "return 2");
-  snprintf(curlink, sizeof curlink, "%s/tcur", dir);
-  snprintf(curtmp, sizeof curtmp, "%s/tcur.tmp", dir);
-  pointcur("TA");
+  tworeleases("TA", "return 1", "TB", "return 2", "tcur");
   snprintf(code, sizeof code, "return dofile('%s/tcur/x.lua')", dir);
   T_EQI(run(L, code), 1);
   namehits = cachestat(L, "name_hits");
