@@ -356,10 +356,15 @@ static void f_pushmsg (lua_State *L, void *msg) {
 
 /*
 ** The ready entry of 'name' whose file is the one the name leads to now
-** ('st', stat'ed through the name) and is unchanged (or the mode is
-** 'trust'); NULL: the full way. A hit thus needs no 'realpath', which
-** costs a readlink per component of the path (8 a load of Penlight's
-** modules: 240 system calls a VM). Under 'lock'.
+** ('st', stat'ed through the name), with the identity it was parsed
+** with; NULL: the full way. A hit thus needs no 'realpath', which costs
+** a readlink per component of the path (8 a load of Penlight's modules:
+** 240 system calls a VM). The whole identity even in mode 'trust': a
+** device and inode alone may be another file, as a deleted file's inode
+** number is given again. In mode 'trust' the entry must not be racy:
+** a file made after a settled entry's parse cannot have its times. (The
+** entry may be of another path, a hard link to the same file: same code;
+** 'reload' drops it by its inode.) Under 'lock'.
 */
 static Entry *findbyname (const char *name, const struct stat *st,
                           int pmode) {
@@ -367,8 +372,8 @@ static Entry *findbyname (const char *name, const struct stat *st,
     size_t h = hashpath(name);
     for (Entry *e = bynames[h & (nbuckets - 1)]; e != NULL; e = e->nnext)
       if (e->nhash == h && !e->loading && strcmp(e->name, name) == 0 &&
-          e->id.st_dev == st->st_dev && e->id.st_ino == st->st_ino &&
-          (pmode == MODE_TRUST || unchanged(e, st)))
+          sameid(&e->id, st) &&
+          (pmode == MODE_TRUST ? !e->racy : unchanged(e, st)))
         return e;
   }
   return NULL;
@@ -487,16 +492,20 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
 */
 
 /*
-** Drop every entry of 'path' (every one if NULL); how many. An entry
-** being parsed goes when its parse ends (see 'stale').
+** Drop every entry of 'path' or of the file 'id' (its hard links: a hit
+** by name may have found an entry of another of them), every one if
+** 'path' is NULL; how many. An entry being parsed goes when its parse
+** ends (see 'stale').
 */
-static lua_Integer dropall (const char *path) {
+static lua_Integer dropall (const char *path, const struct stat *id) {
   lua_Integer n = 0;
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < nbuckets; i++) {
     for (Entry *e = buckets[i], *next; e != NULL; e = next) {
       next = e->next;
-      if (!e->stale && (path == NULL || strcmp(e->path, path) == 0)) {
+      if (!e->stale && (path == NULL || strcmp(e->path, path) == 0 ||
+                        (id != NULL && e->id.st_dev == id->st_dev &&
+                         e->id.st_ino == id->st_ino))) {
         if (e->loading) e->stale = 1;
         else drop(e);
         n++;
@@ -520,7 +529,7 @@ static int cache_mode (lua_State *L) {
 
 
 static int cache_clear (lua_State *L) {
-  lua_pushinteger(L, dropall(NULL));
+  lua_pushinteger(L, dropall(NULL, NULL));
   return 1;
 }
 
@@ -529,7 +538,8 @@ static int cache_reload (lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   char *path = realpath(name, NULL);
   const char *key = (path != NULL) ? path : name;
-  lua_Integer n = dropall(key);
+  struct stat st;
+  lua_Integer n = dropall(key, (stat(key, &st) == 0) ? &st : NULL);
   free(path);
   lua_pushinteger(L, n);
   return 1;
