@@ -7,7 +7,9 @@
 ** stay exactly as stock). A name resolves to one path at a time (symlinks
 ** and the working folder are the process's), so a load that finds its name
 ** now resolving elsewhere, or nowhere, drops that name's other entries: the
-** code of a release a deploy switched away from, of a deleted file. A hit checks the file's identity (device, inode,
+** code of a release a deploy switched away from, of a deleted file. A hit
+** is first looked for by the name alone, without resolving it (see
+** 'findbyname'). A hit checks the file's identity (device, inode,
 ** size, mtime, ctime) unless the process mode is 'trust'. One thread parses
 ** a missing file while the others wait for it. A failed parse is not cached
 ** and its error is stock Lua's own, as the parse is stock luaL_loadfilex.
