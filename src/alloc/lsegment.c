@@ -187,25 +187,42 @@ void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
 }
 
 
-/* Dirty pages of 'sg' back to the OS, lowest first (the highest are the
-   next taken), until 'want' bytes went; the bytes that went. */
-size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
+/*
+** Runs of dirty pages of 'sg' back to the OS, lowest first (the highest
+** are the next taken), until 'want' bytes went; the bytes that went.
+** With 'due', only the pages that waited PURGEDELAY ms by 'now', and
+** '*due' (LONG_MAX on entry) is when the next of the others will have.
+*/
+static size_t purgeruns (ShoalHeap *h, Segment *sg, size_t want, long now,
+                         long *due) {
   size_t gone = 0;
   for (int i = 0; i < SEGPAGES && gone < want; ) {
     int n = 0;
-    while (i + n < SEGPAGES && isset(sg->dirty, i + n)) n++;
-    if (n == 0) {
-      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
-      continue;
+    while (i + n < SEGPAGES && isset(sg->dirty, i + n) &&
+           (due == NULL || dirtyage(sg, i + n, now) >= PURGEDELAY))
+      n++;
+    if (n > 0) {
+      madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
+      shoalM_setpages(sg->dirty, i, n, 0);
+      gone += (size_t)n * PAGE;
+      i += n;
     }
-    madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
-    shoalM_setpages(sg->dirty, i, n, 0);
-    gone += (size_t)n * PAGE;
-    i += n;
+    else if (!isset(sg->dirty, i))  /* a clean page, or a word of them */
+      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
+    else {  /* dirty, and young (only with 'due') */
+      long at = now - dirtyage(sg, i, now);
+      if (at + PURGEDELAY < *due) *due = at + PURGEDELAY;
+      i++;
+    }
   }
   if (gone > 0) sg->maxdirty = longest(sg->dirty, 1);  /* no page freed */
   atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
   return gone;
+}
+
+
+size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
+  return purgeruns(h, sg, want, 0, NULL);
 }
 
 
@@ -239,38 +256,6 @@ int shoalM_dropseg (ShoalHeap *h, Segment **p) {
 
 
 /*
-** The dirty pages of 'sg' that waited PURGEDELAY ms by 'now' back to the
-** OS, a run of them a call; when the next of the others will have.
-*/
-static long purgeaged (ShoalHeap *h, Segment *sg, long now) {
-  long due = LONG_MAX;
-  size_t gone = 0;
-  for (int i = 0; i < SEGPAGES; ) {
-    int n = 0;
-    while (i + n < SEGPAGES && isset(sg->dirty, i + n) &&
-           dirtyage(sg, i + n, now) >= PURGEDELAY)
-      n++;
-    if (n > 0) {
-      madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
-      shoalM_setpages(sg->dirty, i, n, 0);
-      gone += (size_t)n * PAGE;
-      i += n;
-    }
-    else if (!isset(sg->dirty, i))  /* a clean page, or a word of them */
-      i = (sg->dirty[i / 64] >> (i % 64) == 0) ? (i / 64 + 1) * 64 : i + 1;
-    else {  /* dirty, and young */
-      long at = now - dirtyage(sg, i, now);
-      if (at + PURGEDELAY < due) due = at + PURGEDELAY;
-      i++;
-    }
-  }
-  if (gone > 0) sg->maxdirty = longest(sg->dirty, 1);  /* no page freed */
-  atomic_fetch_sub_explicit(&h->dirtybytes, gone, relaxed);
-  return due;
-}
-
-
-/*
 ** Dirty pages that waited PURGEDELAY ms by 'now' back to the OS (all:
 ** every one), and segments with no page used nor dirty unmapped. Under
 ** 'largelock'.
@@ -281,8 +266,10 @@ void shoalM_expireruns (ShoalHeap *h, long now, int all) {
   if (!all && now < h->runsdue) return;
   while ((sg = *p) != NULL) {
     if (sg->maxdirty > 0 && all) shoalM_purgeseg(h, sg, SIZE_MAX);
-    else if (sg->maxdirty > 0 && now >= sg->due)
-      sg->due = purgeaged(h, sg, now);
+    else if (sg->maxdirty > 0 && now >= sg->due) {
+      sg->due = LONG_MAX;
+      purgeruns(h, sg, SIZE_MAX, now, &sg->due);
+    }
     if (sg->maxdirty > 0 && sg->due < due) due = sg->due;
     if (!shoalM_dropseg(h, p)) p = &sg->next;
   }
