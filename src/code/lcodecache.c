@@ -374,8 +374,8 @@ static Entry *findbyname (const char *name, const struct stat *st,
     size_t h = hashpath(name);
     for (Entry *e = bynames[h & (nbuckets - 1)]; e != NULL; e = e->nnext)
       if (e->nhash == h && !e->loading && strcmp(e->name, name) == 0 &&
-          sameid(&e->id, st) &&
-          (pmode == MODE_TRUST ? !e->racy : unchanged(e, st)))
+          (pmode == MODE_TRUST ? sameid(&e->id, st) && !e->racy
+                               : unchanged(e, st)))  /* 'sameid' first */
         return e;
   }
   return NULL;
