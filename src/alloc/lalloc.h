@@ -27,6 +27,8 @@ LUAI_FUNC int shoalA_shrunkexact (struct ShoalHeap *h);
 LUAI_FUNC int shoalA_largeexact (struct ShoalHeap *h);
 /* for tests: the next 'n' growths of large blocks' mappings fail */
 LUAI_FUNC void shoalA_failremaps (int n);
+/* for tests: the next 'n' mremaps refused, as for a block over two mappings */
+LUAI_FUNC void shoalA_splitremaps (int n);
 /* for tests: segments' bitmaps' functions against a page at a time, on
    'rounds' random changes; the mismatches */
 LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);

@@ -31,44 +31,58 @@
 /*
 ** ThreadSanitizer does not see mremap (it sees mmap and munmap): pages it
 ** moved would keep the history of whatever lay there before, and report
-** races that are none. Under TSan a block grows in place where the pages
-** after it are free, as with mremap, else moves by mmap, copy and munmap.
+** races that are none. Under TSan a block grows in place only where the
+** pages after it are free, as with mremap; else 'remap' moves it by mmap,
+** copy and munmap.
 */
 static void *osremap (void *b, size_t osize, size_t size, int flags) {
-  void *p;
-  if (size < osize) {  /* in place */
-    munmap((char *)b + size, osize - size);
-    return b;
-  }
-  p = mmap((char *)b + osize, size - osize, PROT_READ | PROT_WRITE,
-           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  void *p = mmap((char *)b + osize, size - osize, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  (void)flags;
   if (p == (char *)b + osize) return b;  /* in place: the pages after were free */
   if (p != MAP_FAILED) munmap(p, size - osize);  /* a kernel without the flag */
-  if (!(flags & MREMAP_MAYMOVE)) return MAP_FAILED;
-  p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-           -1, 0);
-  if (p == MAP_FAILED) return p;
-  memcpy(p, b, osize);
-  munmap(b, osize);
-  return p;
+  return MAP_FAILED;
 }
 #else
 #define osremap(b,osize,size,flags)	mremap(b, osize, size, flags)
 #endif
 
 static atomic_int failremaps;  /* for tests: growths to fail (ENOMEM) */
+static atomic_int splitremaps;  /* for tests: mremaps refused (see 'remap') */
 
 void shoalA_failremaps (int n) {
   atomic_store(&failremaps, n);
 }
 
-/* A mapping resized; MAP_FAILED: it stays as it was (growths only). */
+void shoalA_splitremaps (int n) {
+  atomic_store(&splitremaps, n);
+}
+
+/*
+** A mapping resized; MAP_FAILED: it stays as it was (growths only). A
+** block may span two of the kernel's mappings (it grew into cached pages
+** mapped apart: see 'intotail'), which mremap refuses to resize: such a
+** block shrinks by munmap of its tail, and moves by mmap, copy and munmap
+** (valgrind, which keeps its own map of mappings, refuses it often).
+*/
 static void *remap (void *b, size_t osize, size_t size, int flags) {
-  if (size > osize && injected(&failremaps)) {
+  void *p;
+  if (size < osize) {  /* in place */
+    munmap((char *)b + size, osize - size);
+    return b;
+  }
+  if (injected(&failremaps)) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
-  return osremap(b, osize, size, flags);
+  p = injected(&splitremaps) ? MAP_FAILED : osremap(b, osize, size, flags);
+  if (p != MAP_FAILED || !(flags & MREMAP_MAYMOVE)) return p;
+  p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+           -1, 0);
+  if (p == MAP_FAILED) return p;
+  memcpy(p, b, osize);
+  munmap(b, osize);
+  return p;
 }
 
 #define CACHEMAX	((size_t)64 * 1024 * 1024)  /* bytes kept at most */

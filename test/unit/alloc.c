@@ -30,6 +30,7 @@
 extern int shoalA_shrunkexact (ShoalHeap *h);
 extern int shoalA_largeexact (ShoalHeap *h);
 extern void shoalA_failremaps (int n);
+extern void shoalA_splitremaps (int n);
 extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
@@ -626,7 +627,17 @@ static void test_largetail (void) {
   T_OK(intact(b, HALF, 32) && shoalA_largeexact(h));
   b = shoal_alloc(h, b, HALF, BIG);  /* grows into fresh pages again */
   T_OK(b != NULL && intact(b, HALF, 32));
-  shoal_alloc(h, b, BIG, 0);
+  /* a block over two of the kernel's mappings (grown into cached pages
+     mapped apart), which mremap refuses to resize, moves by copy */
+  shoal_heaptrim(h);  /* no cached mapping to move into */
+  shoalA_splitremaps(1);
+  a = shoal_alloc(h, b, BIG, 2 * BIG);
+  shoalA_splitremaps(0);
+  T_OK(a != NULL && a != b && intact(a, HALF, 32));
+  if (a == NULL) a = b;
+  else fill(a, 2 * BIG, 33);
+  T_OK(shoalA_largeexact(h));
+  shoal_alloc(h, a, a == b ? BIG : 2 * BIG, 0);
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, 0);
   T_OK(shoalA_largeexact(h));
