@@ -1037,8 +1037,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 /*
 ** Shrink a block of 'h' from a thread that is not running its VM (Lua's
 ** realloc contract: a shrink never fails). The block stays where it is: a
-** large one gives its tail pages back (shrunk small, it stays a mapping,
-** noted in 'shrunk'); a small one that keeps its class needs nothing; a
+** large one gives its tail pages back, or to the cache if it keeps half
+** its size (shrunk small, it stays a mapping, noted in 'shrunk'); a small one that keeps its class needs nothing; a
 ** small one of another class keeps its size, noted in 'shrunk'. Until a
 ** block so noted is freed or resized the owner's frees and resizes of it
 ** take the slow path (with all the blocks of its slab, or all small
@@ -1070,7 +1070,7 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
     noteshrunk(h, ptr, bsize, 1);
   }
   pthread_mutex_unlock(&h->largelock);
-  if (large)  /* tail pages back, in place; a mapping still ('shrunk') */
+  if (large)  /* tail pages back or cached, in place; a mapping still */
     shoalL_largeresize(h, ptr, nsize, 0);
   atomic_fetch_add_explicit(&h->remotebytes, osize - nsize, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)(osize - nsize), relaxed);
