@@ -202,6 +202,22 @@ void shoalL_expire (ShoalHeap *h, long now, int all) {
 
 
 /*
+** The first 'size' bytes of cache entry 'i': the whole entry if it holds
+** no more, else its head, the rest staying cached (freed when it was).
+*/
+static Mapping takehead (ShoalHeap *h, int i, size_t size) {
+  Mapping m;
+  if (h->cache[i].size <= size) return uncache(h, i);
+  m = h->cache[i];
+  m.size = size;
+  h->cache[i].base += size;
+  h->cache[i].size -= size;
+  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
+  return m;
+}
+
+
+/*
 ** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
 ** holds them, whole if of that size, else its head, the rest staying in
 ** the cache (pages already touched: no fault for them; a block never
@@ -219,13 +235,7 @@ static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
     else if (best < 0 || s < h->cache[best].size) best = i;
   }
   if (best < 0) return (less && below >= 0) ? uncache(h, below) : m;
-  if (h->cache[best].size == size) return uncache(h, best);
-  m = h->cache[best];
-  m.size = size;
-  h->cache[best].base += size;
-  h->cache[best].size -= size;
-  atomic_fetch_sub_explicit(&h->cachebytes, size, relaxed);
-  return m;
+  return takehead(h, best, size);
 }
 
 
@@ -484,17 +494,11 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
 */
 static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
   for (int i = 0; i < h->ncached; i++) {
-    Mapping *c = &h->cache[i];
-    size_t n = size - osize;
-    if (c->base != b + osize) continue;
-    if (c->size <= n) n = uncache(h, i).size;
-    else {  /* its head; the rest stays, freed when it was */
-      c->base += n;
-      c->size -= n;
-      atomic_fetch_sub_explicit(&h->cachebytes, n, relaxed);
+    if (h->cache[i].base == b + osize) {
+      size_t n = takehead(h, i, size - osize).size;
+      unpoison(b + osize, n);
+      return n;
     }
-    unpoison(b + osize, n);
-    return n;
   }
   return 0;
 }
