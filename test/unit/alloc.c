@@ -575,6 +575,8 @@ static void test_cachegrow (void) {
 }
 
 
+static void expirefrom (ShoalHeap *h);  /* below, with the expiry tests */
+
 /*
 ** A mapping shrunk to half its size or more keeps its tail pages, cached
 ** as a freed mapping, and grows back into them in place: its old bytes
@@ -584,8 +586,6 @@ static void test_cachegrow (void) {
 ** back at once. (The checks that pages stay are made only when the steps
 ** took less than SOON ms.)
 */
-static void expirefrom (ShoalHeap *h);
-
 static void test_largetail (void) {
   enum { BIG = 1000000, HALF = 600000, SMALL = 300000, TAIL = BIG - 602112 };
   ShoalHeap *h = shoal_heapnew();
