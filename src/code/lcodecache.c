@@ -66,6 +66,7 @@ static Entry **bynames;  /* the same entries, on the name */
 static size_t nbuckets, nentries;  /* of each; nbuckets: 0 or a power of 2 */
 static size_t hits, misses;
 static size_t namehits;  /* of 'hits', found by 'findbyname' */
+static size_t searchhits;  /* 'readable' answered without opening */
 
 
 static pthread_once_t modeonce = PTHREAD_ONCE_INIT;
@@ -487,6 +488,46 @@ int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
 }
 
 
+/* Has the name a ready entry? (Under 'lock'.) */
+static int named (const char *name) {
+  if (nbuckets > 0) {
+    size_t h = hashpath(name);
+    for (Entry *e = bynames[h & (nbuckets - 1)]; e != NULL; e = e->nnext)
+      if (e->nhash == h && !e->loading && strcmp(e->name, name) == 0)
+        return 1;
+  }
+  return 0;
+}
+
+
+/*
+** package.searchpath's test (loadlib.c's 'readable'): can 'filename' be
+** opened for reading? As stock Lua ('openable' opens and closes it),
+** unless the name leads to the very file an entry parsed: this process
+** read it then, and a change of its mode, owner or ACL since would have
+** changed its ctime, part of the identity. A require of a cached module
+** thus costs a stat, not an open and a close. A name with no entry goes
+** the stock way at once, with no stat.
+*/
+int shoalC_readable (const char *filename, int (*openable) (const char *)) {
+  int pmode = processmode(), hit = 0;
+  struct stat st;
+  if (pmode != MODE_OFF) {
+    pthread_mutex_lock(&lock);
+    hit = named(filename);
+    pthread_mutex_unlock(&lock);
+  }
+  if (!hit) return openable(filename);
+  if (stat(filename, &st) != 0)
+    return 0;  /* an open would fail too: the same lookup of the path */
+  pthread_mutex_lock(&lock);
+  hit = S_ISREG(st.st_mode) && findbyname(filename, &st, pmode) != NULL;
+  searchhits += hit;
+  pthread_mutex_unlock(&lock);
+  return hit || openable(filename);
+}
+
+
 /*
 ** {======================================================
 ** Library 'shoal.cache'
@@ -555,7 +596,8 @@ static void setfield (lua_State *L, const char *k, lua_Integer v) {
 
 
 static int cache_stats (lua_State *L) {
-  size_t ready = 0, bytes = 0, nhits, nnamehits, nmisses, retired, rbytes;
+  size_t ready = 0, bytes = 0, nhits, nnamehits, nsearchhits, nmisses;
+  size_t retired, rbytes;
   size_t priv, nstr, strbytes;
   static const char *const pmodes[] = {"on", "off", "trust"};
   pthread_mutex_lock(&lock);
@@ -569,15 +611,17 @@ static int cache_stats (lua_State *L) {
   }
   nhits = hits;
   nnamehits = namehits;
+  nsearchhits = searchhits;
   nmisses = misses;
   pthread_mutex_unlock(&lock);
   shoalP_stats(&retired, &rbytes, &priv);
   shoalS_stats(&nstr, &strbytes);
-  lua_createtable(L, 0, 11);
+  lua_createtable(L, 0, 12);
   setfield(L, "entries", (lua_Integer)ready);
   setfield(L, "bytes", (lua_Integer)bytes);
   setfield(L, "hits", (lua_Integer)nhits);
   setfield(L, "name_hits", (lua_Integer)nnamehits);
+  setfield(L, "search_hits", (lua_Integer)nsearchhits);
   setfield(L, "misses", (lua_Integer)nmisses);
   setfield(L, "retired", (lua_Integer)retired);
   setfield(L, "retired_bytes", (lua_Integer)rbytes);

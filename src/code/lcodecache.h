@@ -1,7 +1,7 @@
 /*
 ** lcodecache.h
-** The code cache's hooks in Lua's auxiliary library (lauxlib.c, linit.c),
-** which see only the public API.
+** The code cache's hooks in Lua's auxiliary library (lauxlib.c, linit.c,
+** loadlib.c), which see only the public API.
 */
 
 #ifndef lcodecache_h
@@ -15,6 +15,9 @@ typedef int (*shoal_Loader) (lua_State *L, const char *filename,
 
 LUAI_FUNC int shoalC_loadfilex (lua_State *L, const char *filename,
                                 const char *mode, shoal_Loader load);
+/* stock loadlib.c 'readable', which the cache calls for files it lacks */
+LUAI_FUNC int shoalC_readable (const char *filename,
+                               int (*openable) (const char *filename));
 LUAI_FUNC int shoalC_openlib (lua_State *L);
 
 #endif

@@ -690,6 +690,71 @@ static void test_trust_switch (void) {
 }
 
 
+/*
+** require's search asks the cache before opening a file: a module the
+** cache holds is found with a stat ('search_hits'), not an open and a
+** close; a file never loaded, changed since its parse, or deleted goes the
+** stock way, and the search goes on to the next template as in stock Lua.
+** package.searchpath too. (A cached file made unreadable is passed over
+** as well: test/code/unreadable.lua, run without root.)
+*/
+static void test_search (void) {
+  char a[300], b[300], fa[320], fb[320], req[900], code[2048];
+  lua_State *L;
+  lua_Integer sh, hits;
+  snprintf(a, sizeof a, "%s/sa", dir);
+  snprintf(b, sizeof b, "%s/sb", dir);
+  T_EQI(mkdir(a, 0700), 0);
+  T_EQI(mkdir(b, 0700), 0);
+  snprintf(fa, sizeof fa, "%s/m.lua", a);
+  snprintf(fb, sizeof fb, "%s/m.lua", b);
+  t_writefile(fa, "return 'a'");
+  t_writefile(fb, "return 'b'");
+  /* a fresh VM each time: require loads once a VM */
+  snprintf(req, sizeof req, "package.path = '%s/?.lua;%s/?.lua' "
+           "local ok, m = pcall(require, 'm') ", a, b);
+  snprintf(code, sizeof code, "%s return ok and m:byte() or -1", req);
+  L = newvm();
+  sh = cachestat(L, "search_hits");
+  T_EQI(run(L, code), 'a');  /* parsed: searched the stock way */
+  T_EQI(cachestat(L, "search_hits"), sh);
+  lua_close(L);
+  L = newvm();
+  hits = cachestat(L, "hits");
+  T_EQI(run(L, code), 'a');
+  T_EQI(cachestat(L, "search_hits"), sh + 1);  /* found without opening */
+  T_EQI(cachestat(L, "hits"), hits + 1);
+  snprintf(code, sizeof code, "return package.searchpath('m', '%s/?.lua') "
+           "== '%s' and 1 or 0", a, fa);
+  T_EQI(run(L, code), 1);
+  T_EQI(cachestat(L, "search_hits"), sh + 2);
+  lua_close(L);
+  t_writefile(fa, "return 'c'");  /* same size; racy, so checksummed */
+  snprintf(code, sizeof code, "%s return ok and m:byte() or -1", req);
+  L = newvm();
+  T_EQI(run(L, code), 'c');
+  T_EQI(cachestat(L, "search_hits"), sh + 2);  /* changed: the stock way */
+  lua_close(L);
+  L = newvm();
+  T_EQI(run(L, code), 'c');
+  T_EQI(cachestat(L, "search_hits"), sh + 3);
+  lua_close(L);
+  T_EQI(remove(fa), 0);  /* the entry stays; the search must pass it over */
+  L = newvm();
+  T_EQI(run(L, code), 'b');
+  T_EQI(cachestat(L, "search_hits"), sh + 3);
+  lua_close(L);
+  T_EQI(remove(fb), 0);
+  snprintf(code, sizeof code, "%s return not ok and "
+           "m:find(\"module 'm' not found:\\n\\tno field package.preload['m']"
+           "\\n\\tno file '%s'\\n\\tno file '%s'\\n\", 1, true) and 1 or 0",
+           req, fa, fb);
+  L = newvm();
+  T_EQI(run(L, code), 1);  /* stock Lua's message */
+  lua_close(L);
+}
+
+
 /* The tests that need the process mode 'trust' (SHOAL_CODECACHE=trust). */
 static void trustmain (void) {
   char real[PATH_MAX], big1[PATH_MAX + 16], big2[PATH_MAX + 16];
@@ -725,6 +790,7 @@ static void onmain (void) {
   test_share_kept();
   test_close_finalizers();
   test_settled_chmod();
+  test_search();
 }
 
 
