@@ -488,9 +488,8 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
 
 /*
 ** The cached pages right after block 'b' of 'osize' bytes, up to 'size'
-** bytes in all, taken for it to grow into in place; how many (0: none).
-** They are its own tail, cached by its last shrink (see
-** 'shoalL_largeresize'), or a mapping the kernel put just after it.
+** bytes in all, taken for it to grow into in place; how many (0: none):
+** a freed mapping the kernel had put just after it.
 */
 static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
   for (int i = 0; i < h->ncached; i++) {
@@ -506,16 +505,15 @@ static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
 
 /*
 ** A large block resized large: its pages move, not its bytes ('flags' 0:
-** it stays in place). A shrink to half its size or more caches the tail
-** pages as a freed mapping (they go back to the OS once they have waited
-** PURGEDELAY ms), and a growth takes them back first: Lua's string table,
-** halved at a collection and grown again as strings come, would otherwise
-** fault its upper half in afresh each time (stringchurn: 30 times, 1,900
-** faults). A smaller shrink gives the tail back at once: such a block
-** seldom grows back. A block that grows into other cached pages has
-** its bytes copied instead, outside the lock: copying is cheaper than
-** faulting in as many fresh pages. NULL: no memory; the block stays as
-** it was.
+** it stays in place). A growth first takes the cached pages right after
+** it, in place. A shrink gives its tail back at once: caching the tail of
+** a shrink to half or more (30 November) spared Lua's string table,
+** halved at a collection and grown again, its faults (stringchurn 3%
+** faster), but put one pause of 2-7 ms into bench/frozen.lua's churn
+** (1-2 ms without; the cause was not found): undone. A
+** block that grows into other cached pages has its bytes copied instead,
+** outside the lock: copying is cheaper than faulting in as many fresh
+** pages. NULL: no memory; the block stays as it was.
 */
 void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
@@ -525,12 +523,6 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   pthread_mutex_lock(&h->largelock);
   osize = shoalL_maptake(&h->large, b, &sg);
   if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
-  if (size < osize && size >= osize / 2) {
-    tocache(h, (char *)b + size, osize - size);
-    shoalL_mapput(&h->large, b, size, NULL);  /* cannot fail: there was room */
-    pthread_mutex_unlock(&h->largelock);
-    return b;
-  }
   if (size > osize) osize += intotail(h, b, osize, size);
   if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
