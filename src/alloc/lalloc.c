@@ -886,7 +886,7 @@ static int keepshrunk (ShoalHeap *h, void *ptr, size_t bsize) {
   int ok = 1;
   pthread_mutex_lock(&h->largelock);
   if (shoalL_mapget(&h->shrunk, ptr) == 0) {  /* not noted yet */
-    ok = shoalL_mapput(&h->shrunk, ptr, bsize, NULL);
+    ok = (shoalL_mapput(&h->shrunk, ptr, bsize, NULL) != NULL);
     if (ok) noteshrunk(h, ptr, bsize, 1);
   }
   pthread_mutex_unlock(&h->largelock);
@@ -1037,8 +1037,8 @@ void shoal_freeremote (ShoalHeap *h, void *ptr, size_t size) {
 /*
 ** Shrink a block of 'h' from a thread that is not running its VM (Lua's
 ** realloc contract: a shrink never fails). The block stays where it is: a
-** large one gives its tail pages back, or to the cache if it keeps half
-** its size (shrunk small, it stays a mapping, noted in 'shrunk'); a small one that keeps its class needs nothing; a
+** large one gives its tail pages back, or keeps them if it keeps half its
+** mapping (shrunk small, it stays a mapping, noted in 'shrunk'); a small one that keeps its class needs nothing; a
 ** small one of another class keeps its size, noted in 'shrunk'. Until a
 ** block so noted is freed or resized the owner's frees and resizes of it
 ** take the slow path (with all the blocks of its slab, or all small
@@ -1070,7 +1070,7 @@ LUA_API void *shoal_shrinkremote (ShoalHeap *h, void *ptr, size_t osize,
     noteshrunk(h, ptr, bsize, 1);
   }
   pthread_mutex_unlock(&h->largelock);
-  if (large)  /* tail pages back or cached, in place; a mapping still */
+  if (large)  /* tail pages back or kept, in place; a mapping still */
     shoalL_largeresize(h, ptr, nsize, 0);
   atomic_fetch_add_explicit(&h->remotebytes, osize - nsize, relaxed);
   atomic_fetch_sub_explicit(&allinuse, (long long)(osize - nsize), relaxed);
@@ -1176,9 +1176,9 @@ static void unslab (ShoalHeap *h, Slab *s) {
 
 /*
 ** What 'h' no longer uses back to the OS now; with 'slabs', the free
-** pages of partly used slabs too, and the cold slabs go back to their
-** segments (those left empty are unmapped): a walk over every slab.
-** Owner only: it walks 'all'.
+** pages of partly used slabs and the tails of large blocks too, and the
+** cold slabs go back to their segments (those left empty are unmapped): a
+** walk over every slab. Owner only: it walks 'all'.
 */
 static void trim (ShoalHeap *h, int slabs) {
   Slab *gone = NULL;
@@ -1208,6 +1208,7 @@ static void trim (ShoalHeap *h, int slabs) {
     gone = s->next;
     unslab(h, s);
   }
+  if (slabs) shoalL_trimtails(h);
   purge(h, 1);
   pthread_mutex_unlock(&h->largelock);
 }

@@ -103,6 +103,8 @@ typedef struct Mapping {  /* a large block's, or a cached one */
   size_t size;
   long freedat;  /* in ms, when cached */
   struct Segment *seg;  /* a medium block's segment; NULL: a mapping */
+  size_t tail;  /* a live mapping's last bytes, not its block's: the rest of
+                   a shrink to half or more (see 'shoalL_largeresize') */
 } Mapping;
 
 /*
@@ -270,7 +272,9 @@ LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
                                     int flags);
 LUAI_FUNC void shoalL_expire (ShoalHeap *h, long now, int all);
 LUAI_FUNC void shoalL_makeroom (ShoalHeap *h, size_t n);
-LUAI_FUNC int shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg);
+LUAI_FUNC void shoalL_trimtails (ShoalHeap *h);
+LUAI_FUNC Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size,
+                                  Segment *seg);
 LUAI_FUNC size_t shoalL_mapget (const AddrMap *m, const char *b);
 LUAI_FUNC size_t shoalL_maptake (AddrMap *m, char *b, Segment **seg);
 

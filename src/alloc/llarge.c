@@ -18,7 +18,8 @@
 /*
 ** {======================================================
 ** Large blocks: mapped straight from the OS, page-aligned and without a
-** header: the heap's 'large' table maps each block to its mapping's size.
+** header: the heap's 'large' table maps each block to its mapping's size
+** (its tail, a shrink's rest kept, included: see 'shoalL_largeresize').
 ** A freed mapping stays in the heap's cache for PURGEDELAY ms, for
 ** blocks it can hold or grow into: Lua often frees a part and soon
 ** allocates one of the same size (the next round's table, string buffer,
@@ -114,22 +115,25 @@ static int mapreserve (AddrMap *m) {
   }
   for (size_t i = 0; i < old.cap; i++)  /* room enough: no growth, no failure */
     if (old.slot[i].base != NULL)
-      shoalL_mapput(m, old.slot[i].base, old.slot[i].size, old.slot[i].seg);
+      shoalL_mapput(m, old.slot[i].base, old.slot[i].size,
+                    old.slot[i].seg)->tail = old.slot[i].tail;
   free(old.slot);
   return 1;
 }
 
 
-/* Enter block 'b' with 'size' (in segment 'seg') in 'm'; 0 if no memory. */
-int shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
+/* Enter block 'b' with 'size' (in segment 'seg') in 'm', no tail: its
+   entry, NULL if no memory. */
+Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
   size_t i;
-  if (!mapreserve(m)) return 0;
+  if (!mapreserve(m)) return NULL;
   for (i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1)) ;
   m->slot[i].base = b;
   m->slot[i].size = size;
   m->slot[i].seg = seg;
+  m->slot[i].tail = 0;
   m->n++;
-  return 1;
+  return &m->slot[i];
 }
 
 
@@ -225,7 +229,7 @@ static Mapping takehead (ShoalHeap *h, int i, size_t size) {
 ** largest that does not, for the caller to grow.
 */
 static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
-  Mapping m = {NULL, 0, 0, NULL};
+  Mapping m = {NULL, 0, 0, NULL, 0};
   int best = -1, below = -1;
   for (int i = 0; i < h->ncached; i++) {
     size_t s = h->cache[i].size;
@@ -283,6 +287,20 @@ void shoalL_makeroom (ShoalHeap *h, size_t n) {
       p = &sg->next;
   }
   pthread_mutex_unlock(&h->largelock);
+}
+
+
+/* The tails of the live mappings (see 'shoalL_largeresize') back to the
+   OS: a trim. Under 'largelock'. */
+void shoalL_trimtails (ShoalHeap *h) {
+  for (size_t i = 0; i < h->large.cap; i++) {
+    Mapping *m = &h->large.slot[i];
+    if (m->base != NULL && m->tail > 0) {
+      m->size -= m->tail;
+      shoalA_unmap(h, m->base + m->size, m->tail);
+      m->tail = 0;
+    }
+  }
 }
 
 
@@ -505,15 +523,17 @@ static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
 
 /*
 ** A large block resized large: its pages move, not its bytes ('flags' 0:
-** it stays in place). A growth first takes the cached pages right after
-** it, in place. A shrink gives its tail back at once: caching the tail of
-** a shrink to half or more (30 November) spared Lua's string table,
-** halved at a collection and grown again, its faults (stringchurn 3%
-** faster), but put one pause of 2-7 ms into bench/frozen.lua's churn
-** (1-2 ms without; the cause was not found): undone. A
-** block that grows into other cached pages has its bytes copied instead,
-** outside the lock: copying is cheaper than faulting in as many fresh
-** pages. NULL: no memory; the block stays as it was.
+** it stays in place). A block that keeps half its mapping or more keeps
+** all of it, the rest as its tail, and grows back into it in place: Lua
+** halves its string table at a collection and grows it again as strings
+** come (no system call, no fault: stringchurn 3% faster). The tail goes
+** back when the block shrinks below half, is freed, or at a trim: not
+** after a delay, since giving back pages costs milliseconds in a large
+** process and a delay moved that into the program's next steps. A growth
+** first takes the cached pages right after it, in place. A block that
+** grows into other cached pages has its bytes copied instead, outside the
+** lock: copying is cheaper than faulting in as many fresh pages. NULL: no
+** memory; the block stays as it was.
 */
 void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize;
@@ -523,6 +543,15 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   pthread_mutex_lock(&h->largelock);
   osize = shoalL_maptake(&h->large, b, &sg);
   if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
+  if (size <= osize && size >= osize / 2) {  /* keeps its mapping */
+    /* cannot fail: there was room */
+    shoalL_mapput(&h->large, b, osize, NULL)->tail = osize - size;
+    pthread_mutex_unlock(&h->largelock);
+    poison((char *)b + size, osize - size);
+    unpoison(b, size);
+    return b;
+  }
+  unpoison(b, osize);  /* its tail too, which it may copy or give back */
   if (size > osize) osize += intotail(h, b, osize, size);
   if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
@@ -553,7 +582,8 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
 /*
 ** For tests, while no other thread frees or shrinks: are the cache's
 ** entries in the order they were freed, does 'cachebytes' count them,
-** do segments' longest runs and 'dirtybytes' match their pages, is no
+** do segments' longest runs and 'dirtybytes' match their pages, do
+** blocks use half their mappings or more (tails), is no
 ** segment due later than a dirty page of it will have waited PURGEDELAY
 ** ms, nor the heap later than a segment, are a medium block's pages used,
 ** and does 'mapped' count exactly the segments, the mappings and the
@@ -587,6 +617,9 @@ int shoalA_largeexact (ShoalHeap *h) {
   for (size_t i = 0; i < h->large.cap; i++) {
     Mapping *m = &h->large.slot[i];
     if (m->base == NULL) continue;
+    if (2 * m->tail > m->size || m->tail % PAGE != 0 ||
+        (m->tail > 0 && m->seg != NULL))
+      ok = 0;  /* a block keeps at least half its mapping */
     if (m->seg == NULL) mapped += m->size;
     else {
       for (int k = pageof(m->seg, m->base), n = (int)(m->size / PAGE); n > 0;

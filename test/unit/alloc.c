@@ -576,18 +576,21 @@ static void test_cachegrow (void) {
 
 
 /*
-** A mapping shrunk gives its tail pages back at once, to half its size as
-** to less (caching the tail of a shrink to half or more put a pause of
-** milliseconds into bench/frozen.lua's churn: undone), and grows again
-** with its bytes intact. A block over two of the kernel's mappings (grown
-** into a cached mapping mapped just after it), which mremap refuses to
-** resize, moves by copy.
+** A mapping shrunk to half its size or more keeps the rest as its tail
+** (no system call, nothing cached) and grows back into it in place, its
+** bytes intact (a page given back would read zero); shrunk to less, or
+** trimmed, it gives the tail back at once (cached and given back after a
+** delay, tails put a pause of milliseconds into bench/frozen.lua's churn).
+** A block over two of the kernel's mappings (grown into a cached mapping
+** mapped just after it), which mremap refuses to resize, moves by copy.
 */
 static void test_largetail (void) {
   enum { BIG = 1000000, HALF = 600000, SMALL = 300000 };
+  const size_t tail = (BIG + 4095) / 4096 * 4096 - (HALF + 4095) / 4096 * 4096;
   ShoalHeap *h = shoal_heapnew();
   shoal_MemStats st0, st;
   unsigned char *a, *b;
+  void *many[40];
   a = shoal_alloc(h, NULL, 0, BIG);  /* a mapping, medium blocks or not */
   if (!T_OK(a != NULL)) return;
   fill(a, BIG, 31);
@@ -595,23 +598,33 @@ static void test_largetail (void) {
   b = shoal_alloc(h, a, BIG, HALF);
   T_OK(b == a && intact(b, HALF, 31));
   shoal_heapstats(h, &st);
-  T_OK(st.mapped + (BIG - HALF) - 4096 <= st0.mapped);  /* the tail went */
+  T_EQI(st.mapped, st0.mapped);  /* the tail stays */
   T_EQI(st.inuse, st0.inuse - (BIG - HALF));
   T_OK(shoalA_largeexact(h));
-  b = shoal_alloc(h, b, HALF, BIG);  /* fresh pages past HALF */
-  if (!T_OK(b != NULL && intact(b, HALF, 31))) return;
+  b = shoal_alloc(h, b, HALF, BIG);  /* back into its tail */
+  if (!T_OK(b == a && intact(b, BIG, 31))) return;
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped);
   T_OK(shoalA_largeexact(h));
-  b = shoal_alloc(h, b, BIG, SMALL);
+  b = shoal_alloc(h, b, BIG, SMALL);  /* below half: the rest goes */
   T_OK(b != NULL && intact(b, SMALL, 31));
   shoal_heapstats(h, &st);
   T_OK(st.mapped + (BIG - SMALL) - 4096 <= st0.mapped);
-  b = shoal_alloc(h, b, SMALL, BIG);
+  b = shoal_alloc(h, b, SMALL, BIG);  /* fresh pages past SMALL */
   if (!T_OK(b != NULL && intact(b, SMALL, 31))) return;
   fill(b, BIG, 32);
   b = shoal_alloc(h, b, BIG, HALF);
-  T_OK(b != NULL && intact(b, HALF, 32) && shoalA_largeexact(h));
-  b = shoal_alloc(h, b, HALF, BIG);
+  for (int i = 0; i < 40; i++)  /* the map grows: the tail moves with it */
+    many[i] = shoal_alloc(h, NULL, 0, 20000);
+  shoal_heapstats(h, &st0);
+  shoal_heaptrim(h);  /* the tail goes */
+  shoal_heapstats(h, &st);
   T_OK(b != NULL && intact(b, HALF, 32));
+  T_EQI(st.mapped, st0.mapped - tail);
+  T_OK(shoalA_largeexact(h));
+  for (int i = 0; i < 40; i++) shoal_alloc(h, many[i], 20000, 0);
+  b = shoal_alloc(h, b, HALF, BIG);
+  if (!T_OK(b != NULL && intact(b, HALF, 32))) return;
   /* a block over two of the kernel's mappings (grown into cached pages
      mapped apart), which mremap refuses to resize, moves by copy */
   shoal_heaptrim(h);  /* no cached mapping to move into */
