@@ -78,7 +78,8 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** and frees; shoal_heapexpire does that from any thread for a heap gone
 ** idle, not while it is being released (NULL: for every heap not locked
 ** by its owner at that moment, whatever is released meanwhile), and
-** shoal_heaptrim at once, the free pages of partly used slabs too, from
+** shoal_heaptrim at once, the free pages of partly used slabs and the
+** pages a large block kept from a shrink to half or more too, from
 ** the owner's thread (or any thread while none runs the VM: a host's,
 ** as a VM goes idle). The allocator works in pages of 4 KB: where the
 ** system's pages are larger, shoal_heapnew and shoal_newstate fail (NULL,
