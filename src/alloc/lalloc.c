@@ -95,13 +95,18 @@ static size_t heappeak (ShoalHeap *h) {
 }
 
 
-/* The process's count catches up with the heap's (every FLUSH bytes). */
-static NOINLINE void flush (ShoalHeap *h) {
+/*
+** The process's count catches up with the heap's (every FLUSH bytes).
+** Returns 'b', so that the fast paths end in a jump here, not a call
+** (no call: 'shoal_alloc' saves no register).
+*/
+static NOINLINE void *flush (ShoalHeap *h, void *b) {
   long long all = atomic_fetch_add_explicit(&allinuse, h->unflushed, relaxed) +
                   h->unflushed;
   heappeak(h);
   if (all > 0) raisemax(&allpeak, (size_t)all);
   h->unflushed = 0;
+  return b;
 }
 
 
@@ -109,22 +114,33 @@ static NOINLINE void flush (ShoalHeap *h) {
 ** The owner's accounting: no atomic read-modify-write on the fast path.
 ** The heap's highest 'inuse' is kept exactly; the process's count and
 ** peak catch up every FLUSH bytes of change (see 'shoal_heapstats').
+** 'freed' and 'counted' return 1 when that is due ('flush').
 */
-static inline void countfree (ShoalHeap *h, size_t freed) {
+static inline int freed (ShoalHeap *h, size_t n) {
   atomic_store_explicit(&h->inuse,
-      atomic_load_explicit(&h->inuse, relaxed) - freed, relaxed);
-  h->unflushed -= (ptrdiff_t)freed;
-  if (l_unlikely(h->unflushed < -FLUSH)) flush(h);
+      atomic_load_explicit(&h->inuse, relaxed) - n, relaxed);
+  h->unflushed -= (ptrdiff_t)n;
+  return l_unlikely(h->unflushed < -FLUSH);
 }
 
 
-static inline void count (ShoalHeap *h, ptrdiff_t delta) {
+static inline int counted (ShoalHeap *h, ptrdiff_t delta) {
   size_t n = atomic_load_explicit(&h->inuse, relaxed) + (size_t)delta;
   atomic_store_explicit(&h->inuse, n, relaxed);
   if (n > atomic_load_explicit(&h->hi, relaxed))
     atomic_store_explicit(&h->hi, n, relaxed);
   h->unflushed += delta;
-  if (l_unlikely(h->unflushed > FLUSH || h->unflushed < -FLUSH)) flush(h);
+  return l_unlikely(h->unflushed > FLUSH || h->unflushed < -FLUSH);
+}
+
+
+static inline void countfree (ShoalHeap *h, size_t n) {
+  if (freed(h, n)) flush(h, NULL);
+}
+
+
+static inline void count (ShoalHeap *h, ptrdiff_t delta) {
+  if (counted(h, delta)) flush(h, NULL);
 }
 
 
@@ -362,15 +378,14 @@ static void newspare (ShoalHeap *h, char *lo, char *hi) {
 ** holds; others wait for their class. So a small VM's garbage of one size
 ** (a parser's buffers) serves blocks of another.
 */
+#define becomesspare(h,size)	\
+	((size) >= SPAREMIN && (size) > (size_t)((h)->spareend - (h)->spare))
+
 static void mixedfree (ShoalHeap *h, void *b, int c) {
   size_t size = blocksize(c);
-  if (size >= SPAREMIN && size > (size_t)(h->spareend - h->spare)) {
-    poison(b, size);
-    newspare(h, b, (char *)b + size);
-    return;
-  }
   poison(b, size);
-  pushmixed(h, b, c);
+  if (becomesspare(h, size)) newspare(h, b, (char *)b + size);
+  else pushmixed(h, b, c);
 }
 
 
@@ -695,11 +710,17 @@ static void *smallalloc (ShoalHeap *h, int c) {
 }
 
 
-/* Free a small block unless its slab needs relisting (0: slow path). */
+/*
+** Free a small block unless its slab needs relisting or it becomes the
+** spare room (0: slow path, 'smallfree'). It calls nothing, so that
+** 'shoal_alloc' saves no register.
+*/
 static inline int fastfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
   if (s->cls == MIXED) {
-    mixedfree(h, b, c);
+    if (becomesspare(h, blocksize(c))) return 0;
+    poison(b, blocksize(c));
+    pushmixed(h, b, c);
     return 1;
   }
   if (h->current[c] == s || (s->used > 1 && s->listed)) {
@@ -716,6 +737,10 @@ static inline int fastfree (ShoalHeap *h, void *b, int c) {
 /* Free a small block: the fast path, else relist or empty its slab. */
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
+  if (s->cls == MIXED) {
+    mixedfree(h, b, c);
+    return;
+  }
   if (fastfree(h, b, c)) return;
   /* not its class's current slab, and not listed or its last block out */
   poison((char *)b + sizeof(void *), blocksize(c) - sizeof(void *));
@@ -995,17 +1020,13 @@ LUA_API void *shoal_alloc (void *ud, void *ptr, size_t osize, size_t nsize) {
   if (ptr == NULL) {
     if (nsize == 0) return NULL;  /* Lua frees NULL (empty parts) often */
     if (nsize <= MAXSMALL && h->limit == 0 &&
-        (b = fastnew(h, classof(nsize))) != NULL) {
-      count(h, (ptrdiff_t)nsize);
-      return b;
-    }
+        (b = fastnew(h, classof(nsize))) != NULL)
+      return counted(h, (ptrdiff_t)nsize) ? flush(h, b) : b;
   }
   else if (nsize == 0) {
     if (osize <= MAXSMALL && !mayshrunk(h, ptr) &&
-        fastfree(h, ptr, classof(osize))) {
-      countfree(h, osize);
-      return NULL;
-    }
+        fastfree(h, ptr, classof(osize)))
+      return freed(h, osize) ? flush(h, NULL) : NULL;
   }
   else if (osize <= MAXSMALL && nsize <= MAXSMALL && h->limit == 0)
     return smallresize(h, ptr, osize, nsize);
@@ -1149,7 +1170,7 @@ void shoal_heapfree (ShoalHeap *h) {
   shoalL_expire(h, 0, 1);
   free(h->cache);
   /* what Lua did not free (a wholesale close) leaves the process's count */
-  flush(h);
+  flush(h, NULL);
   atomic_fetch_sub_explicit(&allinuse, (long long)heapinuse(h), relaxed);
   atomic_fetch_sub_explicit(&allmapped, atomic_load(&h->mapped), relaxed);
   pthread_mutex_destroy(&h->largelock);
