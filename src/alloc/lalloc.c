@@ -1006,7 +1006,7 @@ static NOINLINE void *smallresize (ShoalHeap *h, void *ptr, size_t osize,
   else if (oc == nc) b = ptr;  /* same block will do */
   else if ((b = fastnew(h, nc)) != NULL) {
     memcpy(b, ptr, osize < nsize ? osize : nsize);
-    smallfree(h, ptr, oc);
+    if (!fastfree(h, ptr, oc)) smallfree(h, ptr, oc);
   }
   else return allocslow(h, ptr, osize, nsize);
   count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
