@@ -3,12 +3,14 @@
 ** Runs one benchmark's variants (e.g. stock and shoal) alternately, several
 ** runs each, and reports medians and ratios against the first variant.
 **
-**   benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND [-v LABEL=COMMAND]...
+**   benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND [-v ...]...
 **
 ** Each COMMAND runs through /bin/sh. Per run it measures wall time (monotonic
 ** clock) and peak RSS (wait4), and collects any "METRIC name value unit"
 ** lines the program prints on stdout. Writes OUT.json and OUT with .md in
-** place of .json (markdown rows for README.md), and prints a table.
+** place of .json (markdown rows for README.md), and prints a table. With
+** -m, only the METRIC lines are reported (the command runs under a tool,
+** valgrind say, that makes its time and RSS meaningless).
 */
 
 #define _GNU_SOURCE
@@ -42,6 +44,7 @@ typedef struct Variant {
 
 static Variant vars[MAXVAR];
 static int nvars;
+static int first;  /* first series reported: 2 with -m (METRIC lines only) */
 
 
 static void die (const char *fmt, const char *a) {
@@ -168,7 +171,7 @@ static void write_json (const char *path, const char *name, int runs) {
       fputc(*c, f);
     }
     fprintf(f, "\",\n");
-    for (int j = 0; j < v->ns; j++) {
+    for (int j = first; j < v->ns; j++) {
       json_series(f, &v->s[j], "      ");
       fprintf(f, "%s\n", j + 1 < v->ns ? "," : "");
     }
@@ -177,10 +180,10 @@ static void write_json (const char *path, const char *name, int runs) {
   fprintf(f, "  },\n  \"ratios\": {\n");
   for (int i = 1; i < nvars; i++) {
     fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
-    for (int j = 0; j < vars[i].ns; j++) {
+    for (int j = first; j < vars[i].ns; j++) {
       Series *base = findseries(&vars[0], vars[i].s[j].name);
       double b = base ? median(base) : 0;
-      fprintf(f, "%s\"%s\": ", j ? ", " : "", vars[i].s[j].name);
+      fprintf(f, "%s\"%s\": ", j > first ? ", " : "", vars[i].s[j].name);
       if (b != 0 && vars[i].s[j].n > 0) fprintf(f, "%.4f", median(&vars[i].s[j]) / b);
       else fprintf(f, "null");
     }
@@ -205,7 +208,7 @@ static void write_table (const char *mdpath, const char *name, int runs) {
   for (int i = 0; i < nvars; i++) printf(" %12s", vars[i].label);
   for (int i = 1; i < nvars; i++) printf("  %s/%s", vars[i].label, vars[0].label);
   printf("\n");
-  for (int j = 0; j < vars[0].ns; j++) {
+  for (int j = first; j < vars[0].ns; j++) {
     Series *s0 = &vars[0].s[j];
     char what[80];
     snprintf(what, sizeof what, "%s (%s)", s0->name, s0->unit);
@@ -234,8 +237,9 @@ static void write_table (const char *mdpath, const char *name, int runs) {
 int main (int argc, char **argv) {
   const char *name = NULL, *out = NULL;
   int runs = 5, opt;
-  while ((opt = getopt(argc, argv, "n:r:o:v:")) != -1) {
+  while ((opt = getopt(argc, argv, "mn:r:o:v:")) != -1) {
     switch (opt) {
+      case 'm': first = 2; break;
       case 'n': name = optarg; break;
       case 'r': runs = atoi(optarg); break;
       case 'o': out = optarg; break;
@@ -252,17 +256,19 @@ int main (int argc, char **argv) {
         break;
       }
       default:
-        die("%s", "usage: benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+        die("%s", "usage: benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
     }
   }
   if (name == NULL || out == NULL || nvars == 0)
-    die("%s", "usage: benchrun -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+    die("%s", "usage: benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
   if (runs < 1 || runs > MAXRUNS) die("%s", "runs (-r) must be 1 to 100");
   size_t olen = strlen(out);
   if (olen < 6 || strcmp(out + olen - 5, ".json") != 0) die("output '%s' must end in .json", out);
   /* alternate variants so that drift on a shared machine hits all alike */
   for (int r = 1; r <= runs; r++)
     for (int i = 0; i < nvars; i++) run_once(&vars[i], name, r, runs);
+  for (int i = 0; i < nvars && first > 0; i++)
+    if (vars[i].ns <= first) die("-m: '%s' printed no METRIC line", vars[i].cmd);
   write_json(out, name, runs);
   char md[1024];
   snprintf(md, sizeof md, "%.*s.md", (int)(olen - 5), out);

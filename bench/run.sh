@@ -23,8 +23,10 @@ while read -r name cmd; do
   # B names a benchmark or a group: B=alloc runs alloc-binarytrees, ...
   [ -n "$B" ] && [ "$B" != "$name" ] && [[ $name != "$B"-* ]] && continue
   found=1
-  runs=$RUNS
-  if [[ $cmd == runs=* ]]; then  # the line's floor on the runs
+  runs=$RUNS metrics=
+  if [[ $cmd == counted\ * ]]; then  # counts, not times: one run, METRICs only
+    runs=1 metrics=-m cmd=${cmd#counted }
+  elif [[ $cmd == runs=* ]]; then  # the line's floor on the runs
     n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
     [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
     if (( n > runs )); then runs=$n; fi
@@ -42,7 +44,7 @@ while read -r name cmd; do
     variants=(-v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")")
   fi
   echo "== $name ($runs runs each, alternating)" >&2
-  "$O/tools/benchrun" -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
+  "$O/tools/benchrun" $metrics -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
   ran+="$name "
 done < bench/list
 if [ -z "$found" ]; then
