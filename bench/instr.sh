@@ -2,8 +2,10 @@
 # instr.sh LUA ARGS... -- run a Lua program under callgrind and print, for
 # benchrun, how many instructions it ran: in all, and inside the lua_Alloc
 # (lauxlib's l_alloc or shoal_alloc, with all they call: malloc, free,
-# memcpy, the kernel's entry). A count, not a time: the same on every run,
-# whatever else the machine is doing, where times here drift by 10-50%.
+# memcpy, the kernel's entry). A count, not a time: whatever else the
+# machine is doing, the allocator's count repeats to 0.1% and the rest to 1%
+# (the process's random hash seed moves Lua's own work), where times here
+# drift by 10-50%.
 # Instructions are not time (a cache miss costs a hundred), so these
 # figures stand beside the alloc-* times, not in their place.
 set -euo pipefail
