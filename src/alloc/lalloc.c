@@ -371,6 +371,10 @@ static void newspare (ShoalHeap *h, char *lo, char *hi) {
 }
 
 
+/* Does a freed MIXED block of 'size' bytes become the spare room? */
+#define becomesspare(h,size)	\
+	((size) >= SPAREMIN && (size) > (size_t)((h)->spareend - (h)->spare))
+
 /*
 ** A block of a MIXED slab freed: one of SPAREMIN bytes or more becomes
 ** the spare room that blocks of any class are carved from, in place of a
@@ -378,9 +382,6 @@ static void newspare (ShoalHeap *h, char *lo, char *hi) {
 ** holds; others wait for their class. So a small VM's garbage of one size
 ** (a parser's buffers) serves blocks of another.
 */
-#define becomesspare(h,size)	\
-	((size) >= SPAREMIN && (size) > (size_t)((h)->spareend - (h)->spare))
-
 static void mixedfree (ShoalHeap *h, void *b, int c) {
   size_t size = blocksize(c);
   poison(b, size);
@@ -734,7 +735,10 @@ static inline int fastfree (ShoalHeap *h, void *b, int c) {
 }
 
 
-/* Free a small block: the fast path, else relist or empty its slab. */
+/*
+** Free a small block: a MIXED slab's by 'mixedfree', else by the fast
+** path, else relist or empty its slab.
+*/
 static void smallfree (ShoalHeap *h, void *b, int c) {
   Slab *s = slabof(b);
   if (s->cls == MIXED) {
