@@ -2500,6 +2500,22 @@ static void test_processstats (void) {
   size_t big;
   void *p, *job[3];
   pthread_t th;
+  {  /* a spike of small blocks, each from the fast path, gone before the
+        next read: the process's count must follow them (within 64 KB) */
+    enum { MAXN = 1024, BS = 16000 };
+    static void *b[MAXN];
+    size_t n;
+    shoal_heapstats(NULL, &st0);
+    n = (st0.peak - st0.inuse + 2 * MB) / BS;  /* 2 MB past the peak */
+    T_OK(n <= MAXN);
+    if (n > MAXN) n = MAXN;
+    for (size_t i = 0; i < n; i++) b[i] = shoal_alloc(h, NULL, 0, BS);
+    for (size_t i = 0; i < n; i++) shoal_alloc(h, b[i], BS, 0);
+    shoal_heapstats(NULL, &st);
+    T_OK(st.peak + 64 * 1024 >= st0.inuse + n * BS);
+    if (st.peak + 64 * 1024 < st0.inuse + n * BS)
+      printf("# peak %zu, held %zu\n", st.peak, st0.inuse + n * BS);
+  }
   shoal_heapstats(NULL, &st0);
   big = st0.peak - st0.inuse + 8 * MB;
   p = shoal_alloc(h, NULL, 0, big);  /* a spike, gone before the next read */
