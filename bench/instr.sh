@@ -13,10 +13,9 @@ command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null || {
   echo "instr.sh: needs valgrind (callgrind, callgrind_annotate)" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: instr.sh LUA ARGS..." >&2; exit 1; }
 out=$(mktemp "${TMPDIR:-/tmp}/instr.XXXXXX")
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.log"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>"$out.log" || {
-  echo "instr.sh: '$*' failed under valgrind:" >&2; cat "$out.log" >&2; rm -f "$out.log"; exit 1; }
-rm -f "$out.log"
+  echo "instr.sh: '$*' failed under valgrind:" >&2; cat "$out.log" >&2; exit 1; }
 # "N (P%)  FILE:FUNCTION [OBJECT]", inclusive costs, the largest first
 report=$(callgrind_annotate --inclusive=yes --threshold=100 "$out")
 total=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' <<<"$report")

@@ -2500,8 +2500,9 @@ static void test_processstats (void) {
   size_t big;
   void *p, *job[3];
   pthread_t th;
-  {  /* a spike of small blocks, each from the fast path, gone before the
-        next read: the process's count must follow them (within 64 KB) */
+  {  /* a spike of small blocks (the fast paths, a new slab every fourth),
+        gone before the next read: the process's count must follow them
+        (within 64 KB) */
     enum { MAXN = 1024, BS = 16000 };
     static void *b[MAXN];
     size_t n;
