@@ -45,6 +45,8 @@ LUAI_FUNC size_t shoalA_mixedruns (struct ShoalHeap *h);
 LUAI_FUNC void shoalA_failslabs (int n);
 /* for tests: the next 'n' growths of heaps' address maps fail (no memory) */
 LUAI_FUNC void shoalA_failmaps (int n);
+/* for tests: the next 'n' fresh mappings (large blocks, segments) fail */
+LUAI_FUNC void shoalA_failmmaps (int n);
 /* for tests: how long (ms) a heap keeps memory it no longer uses (500) */
 LUAI_FUNC void shoalA_purgedelay (int ms);
 /* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the

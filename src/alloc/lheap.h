@@ -40,7 +40,8 @@
 #define STEP		8	/* of the size-class lookup */
 #define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
-#define HOLDMAX	((size_t)1024 * 1024)	/* most a heap holds dirty as it grows */
+#define HOLDMIN	((size_t)512 * 1024)	/* least a heap holds unused as it grows */
+#define HOLDMAX	((size_t)1024 * 1024)	/* most a heap holds unused as it grows */
 #define PURGESTEP	4	/* empty slabs given back at most per clock tick */
 #define EXPIRESTEP	16	/* and per shoal_heapexpire */
 
@@ -272,6 +273,8 @@ LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
                                     int flags);
 LUAI_FUNC void shoalL_expire (ShoalHeap *h, long now, int all);
 LUAI_FUNC void shoalL_makeroom (ShoalHeap *h, size_t n);
+LUAI_FUNC int shoalL_uncacheall (ShoalHeap *h);
+LUAI_FUNC int shoalL_mapfails (void);
 LUAI_FUNC void shoalL_trimtails (ShoalHeap *h);
 LUAI_FUNC Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size,
                                   Segment *seg);

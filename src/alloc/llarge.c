@@ -252,35 +252,48 @@ static size_t uncacheoldest (ShoalHeap *h) {
 
 
 /*
-** What a heap may hold in dirty pages while it takes fresh pages: an
-** eighth of its use (Lua's, remote frees out), at most HOLDMAX. Holding
-** none gave back a freed block's pages for each fresh one, and the next
-** block that took them faulted them in again: in a process with threads
-** on other CPUs, each madvise interrupts them all to flush their TLBs
-** (stringchurn in two VMs on two threads: 1,700 calls a VM, 9% slower).
+** What a heap may hold of pages it does not use (cached mappings, dirty
+** pages) while it takes fresh pages: an eighth of its use (Lua's, remote
+** frees out), at least HOLDMIN and at most HOLDMAX. Holding none gave back
+** a freed block's pages for each fresh one, and the next block that took
+** them faulted them in again: in a process with threads on other CPUs,
+** each madvise interrupts them all to flush their TLBs (stringchurn in two
+** VMs on two threads: 1,700 calls a VM, 9% slower). Holding only an
+** eighth did the same to a small VM that builds long strings over and
+** over (a luaL_Buffer's box and the string it makes: 64 KB ones 9 times
+** slower than without giving back, 300 KB ones 170 times).
 */
 static size_t mayhold (ShoalHeap *h) {
   size_t n = heapinuse(h) / 8;
-  return (n < HOLDMAX) ? n : HOLDMAX;
+  return (n < HOLDMIN) ? HOLDMIN : (n < HOLDMAX) ? n : HOLDMAX;
+}
+
+
+/* Unmap every cached mapping (under 'largelock'); how many there were. */
+int shoalL_uncacheall (ShoalHeap *h) {
+  int n = h->ncached;
+  while (h->ncached > 0) uncacheoldest(h);
+  return n;
 }
 
 
 /*
-** Before the heap takes 'n' bytes of fresh pages: unmap as many cached
-** (oldest first), then give back dirty pages for the rest, but only those
-** beyond 'mayhold': its RSS grows only once they are down to that. Dirty
-** pages lie in segments mapped anyway; cached mappings are not held, as
-** their address space may be what a process under RLIMIT_AS lacks.
+** Before the heap takes 'n' bytes of fresh pages: give back as many of
+** the pages it holds unused beyond 'mayhold', cached mappings first
+** (oldest first), then dirty pages, so that its RSS grows only once what
+** it holds is down to that. A process short of address space (RLIMIT_AS)
+** gets the cached mappings back when a mapping fails (see 'mapfresh').
 */
 void shoalL_makeroom (ShoalHeap *h, size_t n) {
-  size_t gone = 0, want, done = 0, keep = mayhold(h);
-  if (atomic_load_explicit(&h->cachebytes, relaxed) == 0 &&
+  size_t keep = mayhold(h), want, done = 0;
+  if (atomic_load_explicit(&h->cachebytes, relaxed) +
       atomic_load_explicit(&h->dirtybytes, relaxed) <= keep)
     return;
   pthread_mutex_lock(&h->largelock);
-  while (h->ncached > 0 && gone < n) gone += uncacheoldest(h);
-  want = minus(atomic_load_explicit(&h->dirtybytes, relaxed), keep);
-  if (want > minus(n, gone)) want = minus(n, gone);
+  want = minus(atomic_load_explicit(&h->cachebytes, relaxed) +
+               atomic_load_explicit(&h->dirtybytes, relaxed), keep);
+  if (want > n) want = n;
+  while (h->ncached > 0 && done < want) done += uncacheoldest(h);
   for (Segment **p = &h->segs, *sg; (sg = *p) != NULL && done < want; ) {
     if (sg->maxdirty > 0) done += shoalM_purgeseg(h, sg, want - done);
     if (!shoalM_dropseg(h, p))  /* left empty, it has no reason to stay */
@@ -362,6 +375,42 @@ static void freshroom (ShoalHeap *h, size_t n) {
 }
 
 
+static atomic_int failmmaps;  /* for tests: fresh mappings to fail */
+
+void shoalA_failmmaps (int n) {
+  atomic_store(&failmmaps, n);
+}
+
+int shoalL_mapfails (void) {
+  return injected(&failmmaps);
+}
+
+
+static char *osmap (size_t size) {
+  char *p = shoalL_mapfails() ? MAP_FAILED :
+            mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return (p == MAP_FAILED) ? NULL : p;
+}
+
+
+/*
+** A fresh mapping of 'size' bytes, NULL if none. The heap holds cached
+** mappings as it takes fresh pages (see 'mayhold'), address space a
+** process under RLIMIT_AS may lack: when a mapping fails they go back,
+** and it is tried again.
+*/
+static char *mapfresh (ShoalHeap *h, size_t size) {
+  char *p = osmap(size);
+  int gone;
+  if (p != NULL) return p;
+  pthread_mutex_lock(&h->largelock);
+  gone = shoalL_uncacheall(h);
+  pthread_mutex_unlock(&h->largelock);
+  return (gone > 0) ? osmap(size) : NULL;
+}
+
+
 static atomic_int nomedium;  /* for tests: every large block a mapping */
 
 void shoalA_mediumblocks (int on) {
@@ -416,6 +465,23 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
 }
 
 
+/*
+** The cached pages right after block 'b' of 'osize' bytes, up to 'size'
+** bytes in all, taken for it to grow into in place; how many (0: none):
+** a freed mapping the kernel had put just after it.
+*/
+static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
+  for (int i = 0; i < h->ncached; i++) {
+    if (h->cache[i].base == b + osize) {
+      size_t n = takehead(h, i, size - osize).size;
+      unpoison(b + osize, n);
+      return n;
+    }
+  }
+  return 0;
+}
+
+
 void *shoalL_largealloc (ShoalHeap *h, size_t n) {
   size_t size = pageround(n);
   Mapping m;
@@ -424,6 +490,8 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n) {
   pthread_mutex_lock(&h->largelock);
   shoalL_expire(h, nowms(), 0);
   m = fromcache(h, size, 1);
+  if (m.base != NULL && m.size < size)  /* cached pages after it first */
+    m.size += intotail(h, m.base, m.size, size);
   pthread_mutex_unlock(&h->largelock);
   if (m.base != NULL) {
     unpoison(m.base, m.size);
@@ -444,9 +512,7 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n) {
   }
   if (m.base == NULL) {
     freshroom(h, size);
-    m.base = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m.base == MAP_FAILED) return NULL;
+    if ((m.base = mapfresh(h, size)) == NULL) return NULL;
     m.size = size;
     shoalA_countmapped(h, (ptrdiff_t)size);
   }
@@ -505,23 +571,6 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
 
 
 /*
-** The cached pages right after block 'b' of 'osize' bytes, up to 'size'
-** bytes in all, taken for it to grow into in place; how many (0: none):
-** a freed mapping the kernel had put just after it.
-*/
-static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
-  for (int i = 0; i < h->ncached; i++) {
-    if (h->cache[i].base == b + osize) {
-      size_t n = takehead(h, i, size - osize).size;
-      unpoison(b + osize, n);
-      return n;
-    }
-  }
-  return 0;
-}
-
-
-/*
 ** A large block resized large: its pages move, not its bytes ('flags' 0:
 ** it stays in place). A block that keeps half its mapping or more keeps
 ** all of it, the rest as its tail, and grows back into it in place: Lua
@@ -567,9 +616,14 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     return m.base;
   }
   if (size == osize) p = b;
-  else if ((p = remap(b, osize, size, flags)) == MAP_FAILED) {
-    p = NULL;
-    size = osize;
+  else {
+    p = remap(b, osize, size, flags);
+    if (p == MAP_FAILED && shoalL_uncacheall(h) > 0)  /* see 'mapfresh' */
+      p = remap(b, osize, size, flags);
+    if (p == MAP_FAILED) {
+      p = NULL;
+      size = osize;
+    }
   }
   /* cannot fail: there was room */
   shoalL_mapput(&h->large, p ? p : b, size, NULL);

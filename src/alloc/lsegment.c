@@ -189,7 +189,8 @@ void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
 
 /*
 ** Runs of dirty pages of 'sg' back to the OS, lowest first (the highest
-** are the next taken), until 'want' bytes went; the bytes that went.
+** are the next taken), until 'want' bytes went (the last run's lowest
+** pages only: the rest of it stays dirty); the bytes that went.
 ** With 'due', only the pages that waited PURGEDELAY ms by 'now', and
 ** '*due' (LONG_MAX on entry) is when the next of the others will have.
 */
@@ -201,6 +202,8 @@ static size_t purgeruns (ShoalHeap *h, Segment *sg, size_t want, long now,
     while (i + n < SEGPAGES && isset(sg->dirty, i + n) &&
            (due == NULL || dirtyage(sg, i + n, now) >= PURGEDELAY))
       n++;
+    if ((size_t)n * PAGE > want - gone)
+      n = (int)((want - gone + PAGE - 1) / PAGE);
     if (n > 0) {
       madvise(sg->base + (size_t)i * PAGE, (size_t)n * PAGE, MADV_DONTNEED);
       shoalM_setpages(sg->dirty, i, n, 0);
@@ -229,7 +232,9 @@ size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
 /* A new segment, all its pages free (under 'largelock'). */
 Segment *shoalM_newsegment (ShoalHeap *h) {
   Segment *sg = calloc(1, sizeof(Segment));
-  char *p = (sg != NULL) ? mapaligned(SEGSIZE) : NULL;
+  char *p = (sg != NULL && !shoalL_mapfails()) ? mapaligned(SEGSIZE) : NULL;
+  if (p == NULL && sg != NULL && shoalL_uncacheall(h) > 0)  /* see 'mapfresh' */
+    p = mapaligned(SEGSIZE);
   if (p == NULL) {
     free(sg);
     return NULL;
