@@ -126,7 +126,8 @@ int shoalM_findrun (const uint64_t *a, int on, int n) {
 ** The longest run of pages whose bits in 'a' are 'on'. In a word, the run
 ** going on ends at its lowest 0 bit and the next starts above its highest;
 ** 'y &= y >> 1' shortens every run of 1 bits by one, so it takes as many
-** steps to clear 'y' as its longest run has bits.
+** steps to clear 'y' as its longest run has bits: taken only when the
+** bits between those two 0 bits could hold a run longer than the best.
 */
 static int longest (const uint64_t *a, int on) {
   int run = 0, best = 0;
@@ -134,12 +135,15 @@ static int longest (const uint64_t *a, int on) {
     uint64_t x = on ? a[w] : ~a[w];  /* 1: a page that counts */
     if (x == ~(uint64_t)0) run += 64;
     else {
-      int inner = 0;
-      for (uint64_t y = x; y != 0; y &= y >> 1) inner++;
-      run += __builtin_ctzll(~x);
+      int low = __builtin_ctzll(~x), high = __builtin_clzll(~x);
+      run += low;
       if (run > best) best = run;
-      if (inner > best) best = inner;
-      run = __builtin_clzll(~x);
+      if (64 - low - high - 2 > best) {  /* a run between may be longer */
+        int inner = 0;
+        for (uint64_t y = x; y != 0; y &= y >> 1) inner++;
+        if (inner > best) best = inner;
+      }
+      run = high;
     }
     if (run > best) best = run;
   }
@@ -340,6 +344,22 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
     }
     if (shoalM_findrun(a, on, n) != want) bad++;
     if (longest(a, on) != shoalM_slowlongest(a, on)) bad++;
+  }
+  /* two runs, the second of about the first's length, inside a word or
+     across words: 'longest' must not skip a word's inner run that beats
+     the best so far by a page */
+  for (int i = 0; i < SEGPAGES; i += 5) {
+    for (int n = 1; n <= 64 && i + n < SEGPAGES; n++) {
+      for (int m = n - 2; m <= n + 2; m++) {
+        int j = i + n + 1 + (i + n) % 7;
+        if (m < 1 || j + m > SEGPAGES) continue;
+        memset(a, 0, sizeof(a));
+        shoalM_setpages(a, i, n, 1);
+        shoalM_setpages(a, j, m, 1);
+        for (int on = 0; on <= 1; on++)
+          if (longest(a, on) != shoalM_slowlongest(a, on)) bad++;
+      }
+    }
   }
   return bad;
 }
