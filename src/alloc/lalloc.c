@@ -182,7 +182,7 @@ static Slab *mapslab (ShoalHeap *h) {
   int i = -1, j = -1;
   char *p;
   if (injected(&failslabs)) return NULL;
-  shoalL_makeroom(h, SLABSIZE);
+  shoalL_makeroom(h, SLABSIZE, 0);
   pthread_mutex_lock(&h->largelock);
   for (sg = h->segs; sg != NULL; sg = sg->next) {
     if ((i = shoalM_slabroom(sg)) < 0) continue;

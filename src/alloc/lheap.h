@@ -272,7 +272,7 @@ LUAI_FUNC void shoalL_largefree (ShoalHeap *h, void *b);
 LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
                                     int flags);
 LUAI_FUNC void shoalL_expire (ShoalHeap *h, long now, int all);
-LUAI_FUNC void shoalL_makeroom (ShoalHeap *h, size_t n);
+LUAI_FUNC void shoalL_makeroom (ShoalHeap *h, size_t n, int large);
 LUAI_FUNC int shoalL_uncacheall (ShoalHeap *h);
 LUAI_FUNC int shoalL_mapfails (void);
 LUAI_FUNC void shoalL_trimtails (ShoalHeap *h);

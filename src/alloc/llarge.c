@@ -254,18 +254,20 @@ static size_t uncacheoldest (ShoalHeap *h) {
 /*
 ** What a heap may hold of pages it does not use (cached mappings, dirty
 ** pages) while it takes fresh pages: an eighth of its use (Lua's, remote
-** frees out), at least HOLDMIN and at most HOLDMAX. Holding none gave back
-** a freed block's pages for each fresh one, and the next block that took
-** them faulted them in again: in a process with threads on other CPUs,
-** each madvise interrupts them all to flush their TLBs (stringchurn in two
-** VMs on two threads: 1,700 calls a VM, 9% slower). Holding only an
-** eighth did the same to a small VM that builds long strings over and
-** over (a luaL_Buffer's box and the string it makes: 64 KB ones 9 times
-** slower than without giving back, 300 KB ones 170 times).
+** frees out), at most HOLDMAX; at least HOLDMIN when the fresh pages are
+** for a medium or large block ('large'). Holding none gave back a freed
+** block's pages for each fresh one, and the next block that took them
+** faulted them in again: in a process with threads on other CPUs, each
+** madvise interrupts them all to flush their TLBs (stringchurn in two VMs
+** on two threads: 1,700 calls a VM, 9% slower). Holding only an eighth
+** did the same to a small VM that builds long strings over and over (a
+** luaL_Buffer's box and the string it makes: 64 KB ones 9 times slower
+** than without giving back, 300 KB ones 170 times). A heap growing by
+** slabs holds no floor: with one, stringchurn's peak RSS was 0.6% higher.
 */
-static size_t mayhold (ShoalHeap *h) {
+static size_t mayhold (ShoalHeap *h, int large) {
   size_t n = heapinuse(h) / 8;
-  return (n < HOLDMIN) ? HOLDMIN : (n < HOLDMAX) ? n : HOLDMAX;
+  return (large && n < HOLDMIN) ? HOLDMIN : (n < HOLDMAX) ? n : HOLDMAX;
 }
 
 
@@ -278,14 +280,15 @@ int shoalL_uncacheall (ShoalHeap *h) {
 
 
 /*
-** Before the heap takes 'n' bytes of fresh pages: give back as many of
-** the pages it holds unused beyond 'mayhold', cached mappings first
+** Before the heap takes 'n' bytes of fresh pages (for a medium or large
+** block: 'large'): give back as many of the pages it holds unused beyond
+** 'mayhold', cached mappings first
 ** (oldest first), then dirty pages, so that its RSS grows only once what
 ** it holds is down to that. A process short of address space (RLIMIT_AS)
 ** gets the cached mappings back when a mapping fails (see 'mapfresh').
 */
-void shoalL_makeroom (ShoalHeap *h, size_t n) {
-  size_t keep = mayhold(h), want, done = 0;
+void shoalL_makeroom (ShoalHeap *h, size_t n, int large) {
+  size_t keep = mayhold(h, large), want, done = 0;
   if (atomic_load_explicit(&h->cachebytes, relaxed) +
       atomic_load_explicit(&h->dirtybytes, relaxed) <= keep)
     return;
@@ -361,9 +364,9 @@ static void tocache (ShoalHeap *h, char *p, size_t size) {
 
 
 /*
-** Before the heap takes 'n' bytes of fresh pages: give back as many in
-** empty slabs beyond the KEEPEMPTY newest and in cached mappings, and
-** dirty pages beyond what it may hold ('shoalL_makeroom').
+** Before the heap takes 'n' bytes of fresh pages for a medium or large
+** block: give back as many in empty slabs beyond the KEEPEMPTY newest,
+** then what it holds beyond what it may hold ('shoalL_makeroom').
 */
 static void freshroom (ShoalHeap *h, size_t n) {
   pthread_mutex_lock(&h->largelock);
@@ -371,7 +374,7 @@ static void freshroom (ShoalHeap *h, size_t n) {
        back += SLABSIZE)
     shoalA_purgeoldest(h);
   pthread_mutex_unlock(&h->largelock);
-  shoalL_makeroom(h, n);
+  shoalL_makeroom(h, n, 1);
 }
 
 

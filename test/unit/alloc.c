@@ -939,7 +939,8 @@ static void test_mediumroom (void) {
 /*
 ** Fresh pages give back what the heap holds unused (cached mappings
 ** first, then dirty pages) only beyond what it may hold: an eighth of its
-** use, at least 512 KB, at most 1 MB; and only as many bytes as come in.
+** use, at most 1 MB, and at least 512 KB for a medium or large block's
+** fresh pages; and only as many bytes as come in.
 ** Here 12 MB of blocks of 49 pages, and freed ones between them (dirty
 ** runs of 49 pages); a block of 62 pages fits no run: fresh pages. Each
 ** freed run once went at the next fresh pages, and the next block that
@@ -1006,6 +1007,19 @@ static void test_mediumhold (void) {
   T_OK(shoalA_largeexact(h));
   for (int i = 1; i < 6; i += 2) shoal_alloc(h, a[i], 200000, 0);
   shoal_alloc(h, big[0], MAPPING, 0);
+  shoal_heapfree(h);
+  /* a heap growing by slabs holds an eighth of its use, no floor: a
+     slab's 16 fresh pages give back as many dirty ones */
+  h = shoal_heapnew();
+  a[0] = shoal_alloc(h, NULL, 0, BIG);  /* 62 pages */
+  a[1] = shoal_alloc(h, NULL, 0, 20000);
+  shoal_alloc(h, a[0], BIG, 0);
+  T_OK(shoalA_dirty(h) == 62 * 4096);
+  a[0] = shoal_alloc(h, NULL, 0, 100);  /* the heap's first slab */
+  T_OK(a[0] != NULL && shoalA_dirty(h) == (62 - 16) * 4096);
+  T_OK(shoalA_largeexact(h));
+  shoal_alloc(h, a[0], 100, 0);
+  shoal_alloc(h, a[1], 20000, 0);
   shoal_heapfree(h);
   shoalA_purgedelay(500);
 }
