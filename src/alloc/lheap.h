@@ -40,7 +40,7 @@
 #define STEP		8	/* of the size-class lookup */
 #define MAXSMALL	16384	/* largest block from a slab */
 #define KEEPEMPTY	4	/* empty slabs a heap always keeps with their pages */
-#define HOLDMIN	((size_t)512 * 1024)	/* least a heap holds unused as it grows */
+#define HOLDMIN	((size_t)512 * 1024)	/* least it holds for medium and large blocks */
 #define HOLDMAX	((size_t)1024 * 1024)	/* most a heap holds unused as it grows */
 #define PURGESTEP	4	/* empty slabs given back at most per clock tick */
 #define EXPIRESTEP	16	/* and per shoal_heapexpire */
