@@ -282,10 +282,10 @@ int shoalL_uncacheall (ShoalHeap *h) {
 /*
 ** Before the heap takes 'n' bytes of fresh pages (for a medium or large
 ** block: 'large'): give back as many of the pages it holds unused beyond
-** 'mayhold', cached mappings first
-** (oldest first), then dirty pages, so that its RSS grows only once what
-** it holds is down to that. A process short of address space (RLIMIT_AS)
-** gets the cached mappings back when a mapping fails (see 'mapfresh').
+** 'mayhold', cached mappings first (oldest first), then dirty pages, so
+** that its RSS grows only once what it holds is down to that. A process
+** short of address space (RLIMIT_AS) gets the cached mappings back when
+** a mapping fails (see 'mapfresh').
 */
 void shoalL_makeroom (ShoalHeap *h, size_t n, int large) {
   size_t keep = mayhold(h, large), want, done = 0;
