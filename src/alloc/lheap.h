@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "llimits.h"
@@ -234,6 +235,14 @@ static inline int injected (atomic_int *left) {
     return 0;
   atomic_fetch_sub(left, 1);
   return 1;
+}
+
+
+/* 'n' bytes of fresh pages mapped (at 'hint' if free), NULL if none. */
+static inline char *mapat (char *hint, size_t n) {
+  char *p = mmap(hint, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  return (p == MAP_FAILED) ? NULL : p;
 }
 
 

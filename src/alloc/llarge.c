@@ -187,8 +187,8 @@ static Mapping uncache (ShoalHeap *h, int i) {
 
 
 /* Unmap the cache's mappings freed PURGEDELAY ms before 'now' (all: every
-   one), which come first; the same for segments' dirty pages. */
-void shoalL_expire (ShoalHeap *h, long now, int all) {
+   one), which come first; how many. */
+static int uncachedue (ShoalHeap *h, long now, int all) {
   int n = 0;
   size_t bytes = 0;
   while (n < h->ncached && (all || now - h->cache[n].freedat >= PURGEDELAY)) {
@@ -201,6 +201,13 @@ void shoalL_expire (ShoalHeap *h, long now, int all) {
     memmove(h->cache, h->cache + n, (size_t)h->ncached * sizeof(Mapping));
     atomic_fetch_sub_explicit(&h->cachebytes, bytes, relaxed);
   }
+  return n;
+}
+
+
+/* 'uncachedue', then the same for segments' dirty pages. */
+void shoalL_expire (ShoalHeap *h, long now, int all) {
+  uncachedue(h, now, all);
   shoalM_expireruns(h, now, all);
 }
 
@@ -273,9 +280,7 @@ static size_t mayhold (ShoalHeap *h, int large) {
 
 /* Unmap every cached mapping (under 'largelock'); how many there were. */
 int shoalL_uncacheall (ShoalHeap *h) {
-  int n = h->ncached;
-  while (h->ncached > 0) uncacheoldest(h);
-  return n;
+  return uncachedue(h, 0, 1);
 }
 
 
@@ -390,10 +395,7 @@ int shoalL_mapfails (void) {
 
 
 static char *osmap (size_t size) {
-  char *p = shoalL_mapfails() ? MAP_FAILED :
-            mmap(NULL, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return (p == MAP_FAILED) ? NULL : p;
+  return shoalL_mapfails() ? NULL : mapat(NULL, size);
 }
 
 

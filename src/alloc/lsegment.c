@@ -21,13 +21,6 @@
 ** =======================================================
 */
 
-static char *mapat (char *hint, size_t n) {
-  char *p = mmap(hint, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-  return (p == MAP_FAILED) ? NULL : p;
-}
-
-
 /*
 ** Map 'n' bytes aligned to SLABSIZE. The kernel maps top down, at the top
 ** of the highest gap that holds the mapping: most often just below the
