@@ -3006,7 +3006,7 @@ static void test_mapretry (void) {
     T_OK(st.mapped == st0.mapped + big4);
     if (c != NULL) a = c;
   }
-  else shoal_alloc(h, b, BIG, 0), a = shoal_alloc(h, a, 2 * BIG, 4 * BIG);
+  else a = shoal_alloc(h, a, 2 * BIG, 4 * BIG);  /* 'b' is cached already */
   if (!T_OK(a != NULL)) { shoal_heapfree(h); return; }
   b = shoal_alloc(h, NULL, 0, BIG);
   shoal_alloc(h, b, BIG, 0);  /* cached */
