@@ -763,8 +763,10 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 ** =======================================================
 */
 
-static void *blockalloc (ShoalHeap *h, size_t n) {
-  return (n <= MAXSMALL) ? smallalloc(h, classof(n)) : shoalL_largealloc(h, n);
+/* A block of 'n' bytes, for one that 'grows' to that size or a new one. */
+static void *blockalloc (ShoalHeap *h, size_t n, int grows) {
+  return (n <= MAXSMALL) ? smallalloc(h, classof(n))
+                         : shoalL_largealloc(h, n, grows);
 }
 
 
@@ -949,7 +951,7 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     if ((b = shoalL_largeresize(h, ptr, nsize, MREMAP_MAYMOVE)) == NULL)
       return NULL;
   }
-  else if ((b = blockalloc(h, nsize)) == NULL) {
+  else if ((b = blockalloc(h, nsize, ptr != NULL && nsize > osize)) == NULL) {
     if (ptr == NULL || nsize > osize || !keepshrunk(h, ptr, bsize))
       return NULL;
     count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);

@@ -174,7 +174,7 @@ struct ShoalHeap {
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down. Slabs stay until shoal_heaptrim finds them empty, so
+** each, top down (but for blocks that grow: see 'mediumalloc'). Slabs stay until shoal_heaptrim finds them empty, so
 ** they go into segments that have slabs already, as long as those have
 ** room (see 'mapslab'), rather than pin another. A page is 'used' by a
 ** slab or a medium block; a free page is 'dirty' while it keeps the
@@ -276,7 +276,7 @@ LUAI_FUNC void shoalM_expireruns (ShoalHeap *h, long now, int all);
 LUAI_FUNC int shoalM_slowlongest (const uint64_t *a, int on);
 
 /* llarge.c: blocks over MAXSMALL, and the heap's address maps */
-LUAI_FUNC void *shoalL_largealloc (ShoalHeap *h, size_t n);
+LUAI_FUNC void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows);
 LUAI_FUNC void shoalL_largefree (ShoalHeap *h, void *b);
 LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
                                     int flags);

@@ -232,10 +232,13 @@ static Mapping takehead (ShoalHeap *h, int i, size_t size) {
 ** 'size' bytes of cached pages (or NULL): the smallest cached mapping that
 ** holds them, whole if of that size, else its head, the rest staying in
 ** the cache (pages already touched: no fault for them; a block never
-** holds pages it does not need). With 'less', when none holds them, the
-** largest that does not, for the caller to grow.
+** holds pages it does not need). For a block that 'grows' (a luaL_Buffer's
+** box, by half at a time), the largest instead: its rest is then the room
+** the next growth takes in place (see 'intotail'), where the smallest
+** left it to grow into another mapping, by a copy. With 'less', when none
+** holds them, the largest that does not, for the caller to grow.
 */
-static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
+static Mapping fromcache (ShoalHeap *h, size_t size, int less, int grows) {
   Mapping m = {NULL, 0, 0, NULL, 0};
   int best = -1, below = -1;
   for (int i = 0; i < h->ncached; i++) {
@@ -243,7 +246,9 @@ static Mapping fromcache (ShoalHeap *h, size_t size, int less) {
     if (s < size) {
       if (below < 0 || s > h->cache[below].size) below = i;
     }
-    else if (best < 0 || s < h->cache[best].size) best = i;
+    else if (best < 0 || (grows ? s > h->cache[best].size
+                                : s < h->cache[best].size))
+      best = i;
   }
   if (best < 0) return (less && below >= 0) ? uncache(h, below) : m;
   return takehead(h, best, size);
@@ -424,14 +429,43 @@ void shoalA_mediumblocks (int on) {
 
 
 /*
-** A medium block: the highest run of dirty pages that holds it in the
-** heap's segments (newest first), else of free pages, else the top of a
-** new segment. Freed, its pages stay dirty for the next (see
-** 'shoalM_expireruns'): unlike a mapping's, they cost no system call and no
-** address-space entry of their own, so that thousands of VMs do not run
-** into the kernel's limit of those (65,530 by default).
+** 'n' free pages of the heap's segments, dirty ones ('dirty': their
+** memory is there, no fault) or any: the highest 'n' pages of the first
+** segment (the newest) with a run that holds them; for a block that
+** 'grows', the bottom of the longest run of all, the room it may grow
+** into in place. Their segment (NULL: none), the first page into '*i'.
 */
-static void *mediumalloc (ShoalHeap *h, size_t size) {
+static Segment *findpages (ShoalHeap *h, int n, int dirty, int grows,
+                           int *i) {
+  Segment *best = NULL;
+  int most = n - 1;
+  for (Segment *sg = h->segs; sg != NULL; sg = sg->next) {
+    int len = dirty ? sg->maxdirty : sg->maxfree;
+    if (len > most) {
+      best = sg;
+      most = len;
+      if (!grows) break;
+    }
+  }
+  if (best != NULL)  /* a run of 'most' pages is one of the longest: whole */
+    *i = shoalM_findrun(dirty ? best->dirty : best->used, dirty,
+                        grows ? most : n);
+  return best;
+}
+
+
+/*
+** A medium block: dirty pages, else free ones, else a new segment's (see
+** 'findpages'); at the top of their run, but for a block that grows (a
+** block moved to be larger: 'grows'), which goes to the bottom of the
+** longest run to grow again in place: a luaL_Buffer's box grows by half,
+** again and again, and each move copied it whole. Freed, its pages stay
+** dirty for the next (see 'shoalM_expireruns'): unlike a mapping's, they
+** cost no system call and no address-space entry of their own, so that
+** thousands of VMs do not run into the kernel's limit of those (65,530
+** by default).
+*/
+static void *mediumalloc (ShoalHeap *h, size_t size, int grows) {
   int n = (int)(size / PAGE), i = -1;
   Segment *sg;
   size_t fresh;
@@ -442,23 +476,13 @@ static void *mediumalloc (ShoalHeap *h, size_t size) {
     return NULL;
   }
   shoalL_expire(h, nowms(), 0);
-  for (sg = h->segs; sg != NULL; sg = sg->next)
-    if (sg->maxdirty >= n) {
-      i = shoalM_findrun(sg->dirty, 1, n);
-      break;
-    }
-  if (sg == NULL)
-    for (sg = h->segs; sg != NULL; sg = sg->next)
-      if (sg->maxfree >= n) {
-        i = shoalM_findrun(sg->used, 0, n);
-        break;
-      }
-  if (sg == NULL) {
+  if ((sg = findpages(h, n, 1, grows, &i)) == NULL &&
+      (sg = findpages(h, n, 0, grows, &i)) == NULL) {
     if ((sg = shoalM_newsegment(h)) == NULL) {
       pthread_mutex_unlock(&h->largelock);
       return NULL;
     }
-    i = SEGPAGES - n;
+    i = grows ? 0 : SEGPAGES - n;
   }
   b = sg->base + (size_t)i * PAGE;
   shoalL_mapput(&h->large, b, size, sg);  /* cannot fail: room was reserved */
@@ -487,14 +511,14 @@ static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
 }
 
 
-void *shoalL_largealloc (ShoalHeap *h, size_t n) {
+void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
   size_t size = pageround(n);
   Mapping m;
   if (size <= MAXMEDIUM && !atomic_load_explicit(&nomedium, relaxed))
-    return mediumalloc(h, size);
+    return mediumalloc(h, size, grows);
   pthread_mutex_lock(&h->largelock);
   shoalL_expire(h, nowms(), 0);
-  m = fromcache(h, size, 1);
+  m = fromcache(h, size, 1, grows);
   if (m.base != NULL && m.size < size)  /* cached pages after it first */
     m.size += intotail(h, m.base, m.size, size);
   pthread_mutex_unlock(&h->largelock);
@@ -560,7 +584,7 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
   else {  /* moves */
     shoalL_mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */
     pthread_mutex_unlock(&h->largelock);
-    if (flags == 0 || (p = shoalL_largealloc(h, nsize)) == NULL) return NULL;
+    if (flags == 0 || (p = shoalL_largealloc(h, nsize, 1)) == NULL) return NULL;
     memcpy(p, b, osize);
     shoalL_largefree(h, b);
     return p;
@@ -607,7 +631,7 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   }
   unpoison(b, osize);  /* its tail too, which it may copy or give back */
   if (size > osize) osize += intotail(h, b, osize, size);
-  if (size > osize && flags != 0 && (m = fromcache(h, size, 0)).base != NULL) {
+  if (size > osize && flags != 0 && (m = fromcache(h, size, 0, 1)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
        puts its block back): the room 'b' left stays */
     pthread_mutex_unlock(&h->largelock);

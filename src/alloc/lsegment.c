@@ -1,9 +1,10 @@
 /*
 ** lsegment.c
 ** Segments: 1 MB mappings of a heap that slabs are carved from, bottom up,
-** and medium blocks take runs of pages from, top down (see 'Segment'). A
-** bitmap of used pages and one of dirty pages (free, but still holding a
-** freed medium block's memory) per segment, read a word at a time.
+** and medium blocks take runs of pages from, top down but for blocks that
+** grow (see 'Segment'). A bitmap of used pages and one of dirty pages
+** (free, but still holding a freed medium block's memory) per segment,
+** read a word at a time.
 */
 
 #define LUA_CORE

@@ -755,6 +755,130 @@ static void test_medium (void) {
 
 
 /*
+** A block that grows (a luaL_Buffer's box: by half at a time, from a small
+** block) goes to the bottom of the longest run and grows in place, where
+** at the top of its run each growth moved it: in a fresh segment (above
+** its slab), then among the dirty pages it left, the longest of two runs.
+** A new block still takes the top of its run.
+*/
+static void test_mediumgrow (void) {
+  enum { SMALL = 15552, MB = 1024 * 1024 };
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  unsigned char *b, *c, *top, *first = NULL;
+  uintptr_t base = 0;  /* the segment's */
+  size_t n;
+  if (mapped) return;  /* a medium blocks' test */
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  for (int round = 0; round < 2; round++) {
+    int moved = 0;
+    b = shoal_alloc(h, NULL, 0, SMALL);
+    if (!T_OK(b != NULL)) return;
+    fill(b, SMALL, 1);
+    if (round == 0) base = (uintptr_t)b & ~(uintptr_t)0xffff;  /* a slab's */
+    n = SMALL * 3 / 2;
+    b = shoal_alloc(h, b, SMALL, n);  /* moved: a medium block */
+    if (!T_OK(b != NULL && intact(b, SMALL, 1))) return;
+    for (; n * 3 / 2 <= 256 * 1024; n = n * 3 / 2) {
+      c = shoal_alloc(h, b, n, n * 3 / 2);
+      if (!T_OK(c != NULL)) return;
+      moved += (c != b);
+      T_OK(intact(c, SMALL, 1));
+      b = c;
+    }
+    T_EQI(moved, 0);
+    T_EQI(n, 177147);  /* 44 pages */
+    fill(b, n, 2);
+    if (round == 0) {
+      top = shoal_alloc(h, NULL, 0, 40000);  /* a new block: the top */
+      if (!T_OK(top != NULL)) return;
+      T_OK((uintptr_t)top + 40960 == base + MB);
+      T_OK((uintptr_t)b == base + 65536);  /* just above the slab */
+      shoal_heapstats(h, &st);
+      T_OK(st.mapped == st0.mapped + MB);  /* one segment */
+      first = b;
+      shoal_alloc(h, top, 40000, 0);  /* dirty: 10 pages, the highest */
+      shoal_alloc(h, b, n, 0);  /* 44 pages, dirty */
+    }
+    else {
+      T_OK(b == first && intact(b, n, 2));  /* the longest dirty run */
+      T_OK(shoalA_largeexact(h));
+      shoal_alloc(h, b, n, 0);
+    }
+  }
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+  /* the longest dirty run of all segments, not the newest segment's */
+  h = shoal_heapnew();
+  {
+    enum { M = 262144 };
+    unsigned char *d, *m[4], *e;
+    int moved = 0;
+    d = shoal_alloc(h, NULL, 0, 176000);  /* 43 pages, the top of A */
+    for (int i = 0; i < 4; i++)  /* A's room, then a new segment B */
+      m[i] = shoal_alloc(h, NULL, 0, M);
+    e = shoal_alloc(h, NULL, 0, 40000);  /* 10 pages, the top of B's room */
+    if (!T_OK(d != NULL && m[3] != NULL && e != NULL)) return;
+    T_OK(m[0] + M == d && e + 40960 == m[3]);  /* A's below d, B's */
+    b = shoal_alloc(h, NULL, 0, SMALL);  /* its slab's fresh pages first:
+                                            they purge dirty ones */
+    if (!T_OK(b != NULL)) return;
+    shoal_alloc(h, e, 40000, 0);  /* B: 10 dirty pages */
+    shoal_alloc(h, d, 176000, 0);  /* A: 43 */
+    for (n = SMALL; n * 3 / 2 <= 176000; n = n * 3 / 2) {
+      c = shoal_alloc(h, b, n, n * 3 / 2);
+      if (!T_OK(c != NULL)) return;
+      moved += (n > SMALL && c != b);
+      b = c;
+    }
+    T_EQI(moved, 0);
+    T_OK(b == d && shoalA_largeexact(h));
+    shoal_alloc(h, b, n, 0);
+    for (int i = 0; i < 4; i++) shoal_alloc(h, m[i], M, 0);
+  }
+  shoal_heapfree(h);
+}
+
+
+/*
+** A block growing past MAXMEDIUM takes the largest cached mapping that
+** holds it, not the smallest: the rest is room it grows into in place at
+** its next growth, where the smallest's rest left it to move again.
+*/
+static void test_largegrow (void) {
+  enum { S1 = 177147, S2 = 265719, S3 = 398577, OTHER = 307225 };
+  ShoalHeap *h = shoal_heapnew();
+  unsigned char *b, *c, *o, *big;
+  long t0;
+  b = shoal_alloc(h, NULL, 0, S1);  /* medium or not: the first */
+  o = shoal_alloc(h, NULL, 0, OTHER);
+  big = shoal_alloc(h, NULL, 0, S3);
+  if (!T_OK(b != NULL && o != NULL && big != NULL)) return;
+  fill(b, S1, 1);
+  t0 = nowms();
+  shoal_alloc(h, o, OTHER, 0);  /* both cached */
+  shoal_alloc(h, big, S3, 0);
+  c = shoal_alloc(h, b, S1, S2);
+  if (!T_OK(c != NULL)) return;
+  T_OK(intact(c, S1, 1));
+  /* the head of the largest (unless the kernel put one right after 'b',
+     which it then grows into in place: 'intotail') */
+  T_OK(c == big || nowms() - t0 >= SOON ||
+       o == b + 180224 || big == b + 180224);
+  b = shoal_alloc(h, c, S2, S3);
+  if (!T_OK(b != NULL)) return;
+  T_OK(b == c || nowms() - t0 >= SOON);  /* into its rest, in place */
+  T_OK(intact(b, S1, 1));
+  fill(b, S3, 2);
+  T_OK(intact(b, S3, 2) && shoalA_largeexact(h));
+  shoal_alloc(h, b, S3, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
 ** Where medium blocks and slabs go. A 256 KB block is a medium one, at
 ** its segment's very top; a byte more is a mapping. A run of free pages
 ** just the block's size serves it. A dirty run serves before a higher run
@@ -3086,6 +3210,8 @@ int main (int argc, char **argv) {
   test_mediumage();
   test_mediumhold();
   test_mediumplace();
+  test_mediumgrow();
+  test_largegrow();
   test_mediumroom();
   test_shrinknomem();
   test_mapnomem();
