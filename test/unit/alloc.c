@@ -843,6 +843,52 @@ static void test_mediumgrow (void) {
 
 
 /*
+** Medium blocks taken, grown, shrunk and freed at random in a few
+** segments: after each step the longest runs of free and of dirty pages
+** that each segment keeps (updated from the pages that changed, measured
+** whole only when the longest may have shrunk) are those of its bitmaps.
+*/
+static void test_mediumruns (void) {
+  enum { NB = 24, STEPS = 6000 };
+  ShoalHeap *h;
+  unsigned char *b[NB] = {NULL};
+  size_t size[NB] = {0};
+  int bad = 0;
+  if (mapped) return;  /* a medium blocks' test */
+  h = shoal_heapnew();
+  for (int k = 0; k < STEPS && bad == 0; k++) {
+    int i = (int)next(NB);
+    size_t n = 16385 + next(256 * 1024 - 16384);
+    if (b[i] == NULL) {
+      if ((b[i] = shoal_alloc(h, NULL, 0, n)) == NULL) bad = 1;
+      else fill(b[i], n, (unsigned char)i);
+      size[i] = n;
+    }
+    else if (next(3) == 0) {
+      if (!intact(b[i], size[i], (unsigned char)i)) bad = 2;
+      shoal_alloc(h, b[i], size[i], 0);
+      b[i] = NULL;
+    }
+    else {  /* a growth or a shrink: in place when it can */
+      size_t keep = n < size[i] ? n : size[i];
+      unsigned char *c = shoal_alloc(h, b[i], size[i], n);
+      if (c == NULL || !intact(c, keep, (unsigned char)i)) bad = 3;
+      else {
+        fill(c, n, (unsigned char)i);
+        b[i] = c;
+        size[i] = n;
+      }
+    }
+    if (bad == 0 && !shoalA_largeexact(h)) bad = 4;
+  }
+  T_EQI(bad, 0);
+  for (int i = 0; i < NB; i++)
+    if (b[i] != NULL) shoal_alloc(h, b[i], size[i], 0);
+  shoal_heapfree(h);
+}
+
+
+/*
 ** A block growing past MAXMEDIUM takes the largest cached mapping that
 ** holds it, not the smallest: the rest is room it grows into in place at
 ** its next growth, where the smallest's rest left it to move again.
@@ -3211,6 +3257,7 @@ int main (int argc, char **argv) {
   test_mediumhold();
   test_mediumplace();
   test_mediumgrow();
+  test_mediumruns();
   test_largegrow();
   test_mediumroom();
   test_shrinknomem();
