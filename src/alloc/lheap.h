@@ -174,13 +174,13 @@ struct ShoalHeap {
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
 ** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down (but for blocks that grow: see 'mediumalloc'). Slabs stay until shoal_heaptrim finds them empty, so
-** they go into segments that have slabs already, as long as those have
-** room (see 'mapslab'), rather than pin another. A page is 'used' by a
-** slab or a medium block; a free page is 'dirty' while it keeps the
-** memory of a medium block freed there, until it has waited PURGEDELAY ms
-** (see 'shoalM_expireruns'). The bitmaps change under the heap's
-** 'largelock'.
+** each, top down (but for blocks that grow: see 'mediumalloc'). Slabs stay
+** until shoal_heaptrim finds them empty, so they go into segments that
+** have slabs already, as long as those have room (see 'mapslab'), rather
+** than pin another. A page is 'used' by a slab or a medium block; a free
+** page is 'dirty' while it keeps the memory of a medium block freed
+** there, until it has waited PURGEDELAY ms (see 'shoalM_expireruns'). The
+** bitmaps change under the heap's 'largelock'.
 */
 typedef struct Segment {
   struct Segment *next;

@@ -631,7 +631,8 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   }
   unpoison(b, osize);  /* its tail too, which it may copy or give back */
   if (size > osize) osize += intotail(h, b, osize, size);
-  if (size > osize && flags != 0 && (m = fromcache(h, size, 0, 1)).base != NULL) {
+  if (size > osize && flags != 0 &&
+      (m = fromcache(h, size, 0, 1)).base != NULL) {
     /* meanwhile other threads only take blocks out of 'large' (a shrink
        puts its block back): the room 'b' left stays */
     pthread_mutex_unlock(&h->largelock);

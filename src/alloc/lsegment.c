@@ -159,14 +159,15 @@ static int runwith (const uint64_t *a, int on, int i, int n) {
   while (lo > 0) {  /* down from page lo-1, a word at a time */
     int top = (lo - 1) % 64;  /* its bit */
     uint64_t x = (on ? a[(lo - 1) / 64] : ~a[(lo - 1) / 64]) << (63 - top);
-    int k = (~x == 0) ? 64 : __builtin_clzll(~x);  /* at most top+1: 0s came in */
+    /* pages 'on' from lo-1 down: at most top+1 (0s were shifted in) */
+    int k = (~x == 0) ? 64 : __builtin_clzll(~x);
     lo -= k;
     if (k <= top) break;
   }
   while (hi < SEGPAGES) {  /* up from page hi */
     int room = 64 - hi % 64;
     uint64_t x = (on ? a[hi / 64] : ~a[hi / 64]) >> (hi % 64);
-    int k = (~x == 0) ? 64 : __builtin_ctzll(~x);  /* at most room: 0s came in */
+    int k = (~x == 0) ? 64 : __builtin_ctzll(~x);  /* at most 'room' */
     hi += k;
     if (k < room) break;
   }
@@ -183,12 +184,12 @@ static int runwith (const uint64_t *a, int on, int i, int n) {
 */
 size_t shoalM_takepages (ShoalHeap *h, Segment *sg, int i, int n) {
   int dirty = countpages(sg->dirty, i, n);
-  int free = runwith(sg->used, 0, i, n);  /* their run of free pages */
+  int run = runwith(sg->used, 0, i, n);  /* their run of free pages */
   /* every run of dirty pages among them lies in this span */
   int span = (dirty > 0) ? runwith(sg->dirty, 1, i, n) : 0;
   shoalM_setpages(sg->used, i, n, 1);
   shoalM_setpages(sg->dirty, i, n, 0);
-  if (free >= sg->maxfree) sg->maxfree = longest(sg->used, 0);
+  if (run >= sg->maxfree) sg->maxfree = longest(sg->used, 0);
   if (dirty > 0 && span >= sg->maxdirty) sg->maxdirty = longest(sg->dirty, 1);
   atomic_fetch_sub_explicit(&h->dirtybytes, (size_t)dirty * PAGE, relaxed);
   return (size_t)(n - dirty) * PAGE;
@@ -210,9 +211,9 @@ void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n) {
   shoalM_setpages(sg->used, i, n, 0);
   shoalM_setpages(sg->dirty, i, n, 1);
   {  /* only the runs they joined grew */
-    int free = runwith(sg->used, 0, i, n), dirty = runwith(sg->dirty, 1, i, n);
-    if (free > sg->maxfree) sg->maxfree = free;
-    if (dirty > sg->maxdirty) sg->maxdirty = dirty;
+    int run = runwith(sg->used, 0, i, n), span = runwith(sg->dirty, 1, i, n);
+    if (run > sg->maxfree) sg->maxfree = run;
+    if (span > sg->maxdirty) sg->maxdirty = span;
   }
   atomic_fetch_add_explicit(&h->dirtybytes, (size_t)n * PAGE, relaxed);
   if (sg->due < h->runsdue) h->runsdue = sg->due;
