@@ -49,8 +49,8 @@ LUAI_FUNC void shoalA_failmaps (int n);
 LUAI_FUNC void shoalA_failmmaps (int n);
 /* for tests: how long (ms) a heap keeps memory it no longer uses (500) */
 LUAI_FUNC void shoalA_purgedelay (int ms);
-/* for tests: large blocks up to MAXMEDIUM from segments' pages (1, the
-   default) or all mapped (0) */
+/* for tests: large blocks up to MAXMEDIUM (grown: MAXGROWN) from
+   segments' pages (1, the default) or all mapped (0) */
 LUAI_FUNC void shoalA_mediumblocks (int on);
 /* for tests: the system's page size as the allocator sees it (0: the
    real one) */

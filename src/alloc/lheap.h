@@ -37,6 +37,10 @@
 #define SEGPAGES	((int)(SEGSIZE / PAGE))
 #define SLABPAGES	((int)(SLABSIZE / PAGE))
 #define MAXMEDIUM	((size_t)256 * 1024)	/* largest block of a segment's pages */
+/* ... but for one grown there in place, up to half its segment (a
+   luaL_Buffer's box that grew past MAXMEDIUM moved to a mapping, its bytes
+   copied); larger, a mapping grows by moving pages, not bytes */
+#define MAXGROWN	(SEGSIZE / 2)
 #define GRAIN		16	/* alignment of slabs' first blocks */
 #define STEP		8	/* of the size-class lookup */
 #define MAXSMALL	16384	/* largest block from a slab */

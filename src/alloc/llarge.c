@@ -570,8 +570,9 @@ void shoalL_largefree (ShoalHeap *h, void *b) {
 
 /*
 ** A medium block resized, under 'largelock', which it lets go: in place
-** when it shrinks or the pages after it are free, else moved (bytes
-** copied). NULL: no memory ('flags' 0: it may not move); it stays.
+** when it shrinks or the pages after it are free, up to MAXGROWN, else
+** moved (bytes copied). NULL: no memory ('flags' 0: it may not move); it
+** stays.
 */
 static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
                            size_t nsize, int flags) {
@@ -579,7 +580,7 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
   int i = pageof(sg, b), n = (int)(osize / PAGE), m = (int)(size / PAGE);
   void *p;
   if (size <= osize) shoalM_droppages(h, sg, i + m, n - m);
-  else if (size <= MAXMEDIUM && shoalM_freepages(sg, i + n, m - n))
+  else if (size <= MAXGROWN && shoalM_freepages(sg, i + n, m - n))
     fresh = shoalM_takepages(h, sg, i + n, m - n);
   else {  /* moves */
     shoalL_mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */

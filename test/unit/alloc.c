@@ -889,6 +889,47 @@ static void test_mediumruns (void) {
 
 
 /*
+** A medium block grows in place past 256 KB, while the pages after it are
+** free, up to half its segment (a 300 KB string's box, grown by half at a
+** time, moved to a mapping at 266 KB); past that it moves to a mapping.
+*/
+static void test_mediumpast (void) {
+  enum { SMALL = 15552, MB = 1024 * 1024 };
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  unsigned char *b, *c;
+  size_t n = SMALL * 3 / 2;
+  if (mapped) return;  /* a medium blocks' test */
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  b = shoal_alloc(h, NULL, 0, SMALL);
+  if (!T_OK(b != NULL)) return;
+  fill(b, SMALL, 1);
+  b = shoal_alloc(h, b, SMALL, n);  /* a medium block, above its slab */
+  if (!T_OK(b != NULL)) return;
+  for (; n * 3 / 2 <= 512 * 1024; n = n * 3 / 2) {
+    c = shoal_alloc(h, b, n, n * 3 / 2);
+    if (!T_OK(c != NULL)) return;
+    T_OK(c == b && intact(c, SMALL, 1));
+    b = c;
+  }
+  T_EQI(n, 398580);  /* 98 pages: in the segment, no mapping */
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped == st0.mapped + MB && shoalA_largeexact(h));
+  fill(b, n, 2);
+  c = shoal_alloc(h, b, n, 600000);  /* past half a segment: a mapping */
+  if (!T_OK(c != NULL)) return;
+  T_OK(c != b && intact(c, n, 2));
+  shoal_heapstats(h, &st);
+  T_OK(st.mapped >= st0.mapped + MB + 600000 && shoalA_largeexact(h));
+  b = shoal_alloc(h, c, 600000, 0);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, 0);
+  shoal_heapfree(h);
+}
+
+
+/*
 ** A block growing past MAXMEDIUM takes the largest cached mapping that
 ** holds it, not the smallest: the rest is room it grows into in place at
 ** its next growth, where the smallest's rest left it to move again.
@@ -3257,6 +3298,7 @@ int main (int argc, char **argv) {
   test_mediumhold();
   test_mediumplace();
   test_mediumgrow();
+  test_mediumpast();
   test_mediumruns();
   test_largegrow();
   test_mediumroom();
