@@ -843,8 +843,8 @@ static void test_mediumgrow (void) {
 
 
 /*
-** Medium blocks taken, grown, shrunk and freed at random in a few
-** segments: after each step the longest runs of free and of dirty pages
+** Medium blocks taken, grown (some past 256 KB), shrunk and freed at
+** random in a few segments: after each step the longest runs of free and of dirty pages
 ** that each segment keeps (updated from the pages that changed, measured
 ** whole only when the longest may have shrunk) are those of its bitmaps.
 */
@@ -858,7 +858,8 @@ static void test_mediumruns (void) {
   h = shoal_heapnew();
   for (int k = 0; k < STEPS && bad == 0; k++) {
     int i = (int)next(NB);
-    size_t n = 16385 + next(256 * 1024 - 16384);
+    /* a quarter of them past 256 KB: mappings, or grown in place */
+    size_t n = 16385 + next(next(4) ? 256 * 1024 - 16384 : 600000);
     if (b[i] == NULL) {
       if ((b[i] = shoal_alloc(h, NULL, 0, n)) == NULL) bad = 1;
       else fill(b[i], n, (unsigned char)i);
