@@ -94,23 +94,25 @@ int shoalM_freepages (const Segment *sg, int i, int n) {
 
 /*
 ** The first of the highest 'n' pages in a row whose bits in 'a' are 'on'
-** (1 or 0); -1: none. Words all or none of whose bits are 'on' are
-** taken whole.
+** (1 or 0); -1: none. A word at a time, from the top: a run may end in a
+** word's top bits, or lie inside it, where 'y' keeps the bits that start
+** one ('y &= y >> t' makes a run of s bits one of s + t, t <= s).
 */
 int shoalM_findrun (const uint64_t *a, int on, int n) {
-  int run = 0;
-  for (int i = SEGPAGES - 1; i >= 0; i--) {
-    uint64_t x = on ? a[i / 64] : ~a[i / 64];  /* 1: a page that counts */
-    if (i % 64 == 63 && x == 0) {
-      run = 0;
-      i -= 63;
+  int run = 0;  /* pages 'on' in a row from the bottom of the word above */
+  for (int w = SEGPAGES / 64 - 1; w >= 0; w--) {
+    uint64_t x = on ? a[w] : ~a[w];  /* 1: a page that counts */
+    int top = (~x == 0) ? 64 : __builtin_clzll(~x);  /* 1s from bit 63 */
+    if (run + top >= n) return w * 64 + 64 - (n - run);
+    if (n < 64) {  /* 'x' has a 0 bit (else 'top' was 64) */
+      uint64_t y = x;
+      for (int s = 1, t; s < n; s += t) {
+        t = (n - s < s) ? n - s : s;
+        y &= y >> t;
+      }
+      if (y != 0) return w * 64 + 63 - __builtin_clzll(y);
     }
-    else if (i % 64 == 63 && x == ~(uint64_t)0 && run + 64 < n) {
-      run += 64;
-      i -= 63;
-    }
-    else if (!((x >> (i % 64)) & 1)) run = 0;
-    else if (++run == n) return i;
+    run = (~x == 0) ? run + 64 : __builtin_ctzll(~x);
   }
   return -1;
 }
@@ -119,9 +121,8 @@ int shoalM_findrun (const uint64_t *a, int on, int n) {
 /*
 ** The longest run of pages whose bits in 'a' are 'on'. In a word, the run
 ** going on ends at its lowest 0 bit and the next starts above its highest;
-** 'y &= y >> 1' shortens every run of 1 bits by one, so it takes as many
-** steps to clear 'y' as its longest run has bits: taken only when the
-** bits between those two 0 bits could hold a run longer than the best.
+** the runs between, taken one by one with 'ctz', only when the bits
+** between those two 0 bits could hold a run longer than the best.
 */
 static int longest (const uint64_t *a, int on) {
   int run = 0, best = 0;
@@ -133,9 +134,15 @@ static int longest (const uint64_t *a, int on) {
       run += low;
       if (run > best) best = run;
       if (64 - low - high - 2 > best) {  /* a run between may be longer */
-        int inner = 0;
-        for (uint64_t y = x; y != 0; y &= y >> 1) inner++;
-        if (inner > best) best = inner;
+        /* without its lowest and highest runs: bit 63 is 0 */
+        uint64_t y = (x >> low << low) & (~(uint64_t)0 >> high);
+        while (y != 0) {
+          int len;
+          y >>= __builtin_ctzll(y);
+          len = __builtin_ctzll(~y);
+          if (len > best) best = len;
+          y >>= len;
+        }
       }
       run = high;
     }
@@ -341,6 +348,17 @@ int shoalM_slowlongest (const uint64_t *a, int on) {
 }
 
 
+/* 'shoalM_findrun' a page at a time: its reference */
+static int slowfindrun (const uint64_t *a, int on, int n) {
+  int run = 0;
+  for (int i = SEGPAGES - 1; i >= 0; i--) {
+    run = ((int)isset(a, i) == on) ? run + 1 : 0;
+    if (run == n) return i;
+  }
+  return -1;
+}
+
+
 /*
 ** For tests: 'rounds' random bitmaps, changed by random runs of pages,
 ** each checked against a page at a time: 'shoalM_setpages', 'countpages',
@@ -350,8 +368,7 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
   uint64_t a[SEGPAGES / 64], was[SEGPAGES / 64];
   int bad = 0;
   for (int r = 0; r < rounds; r++) {
-    int i = rand_r(&seed) % SEGPAGES, n, on = rand_r(&seed) % 2, c = 0;
-    int want = -1, run = 0;
+    int i = rand_r(&seed) % SEGPAGES, n, on = rand_r(&seed) % 2, c = 0, want;
     if (r % 64 == 0)  /* runs of all sizes, over words empty or full too */
       for (int w = 0; w < SEGPAGES / 64; w++)
         a[w] = (rand_r(&seed) % 3 == 0) ? 0 : ~(uint64_t)0;
@@ -368,11 +385,7 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
     for (int k = i; k < i + n; k++) c += (int)isset(a, k);
     if (countpages(a, i, n) != c) bad++;
     n = 1 + rand_r(&seed) % ((rand_r(&seed) % 4 == 0) ? SEGPAGES : 80);
-    for (int k = SEGPAGES - 1; k >= 0 && want < 0; k--) {
-      run = ((int)isset(a, k) == on) ? run + 1 : 0;
-      if (run == n) want = k;
-    }
-    if (shoalM_findrun(a, on, n) != want) bad++;
+    if (shoalM_findrun(a, on, n) != slowfindrun(a, on, n)) bad++;
     if (longest(a, on) != shoalM_slowlongest(a, on)) bad++;
     i = rand_r(&seed) % SEGPAGES;  /* 'runwith', against a page at a time */
     n = 1 + rand_r(&seed) % (SEGPAGES - i);
@@ -383,7 +396,8 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
   }
   /* two runs, the second of about the first's length, inside a word or
      across words: 'longest' must not skip a word's inner run that beats
-     the best so far by a page */
+     the best so far by a page, and 'shoalM_findrun' must find the higher
+     run that holds 'n' pages, at its right page, for every 'n' near them */
   for (int i = 0; i < SEGPAGES; i += 5) {
     for (int n = 1; n <= 64 && i + n < SEGPAGES; n++) {
       for (int m = n - 2; m <= n + 2; m++) {
@@ -392,8 +406,12 @@ int shoalA_bitmaps (int rounds, unsigned seed) {
         memset(a, 0, sizeof(a));
         shoalM_setpages(a, i, n, 1);
         shoalM_setpages(a, j, m, 1);
-        for (int on = 0; on <= 1; on++)
+        for (int on = 0; on <= 1; on++) {
           if (longest(a, on) != shoalM_slowlongest(a, on)) bad++;
+          for (int k = m - 2; k <= m + 2; k++)
+            if (k > 0 && shoalM_findrun(a, on, k) != slowfindrun(a, on, k))
+              bad++;
+        }
       }
     }
   }
