@@ -1542,6 +1542,7 @@ static int freeback (ShoalHeap *h) {
 /* Gives back, again and again, what heap 'arg' (if any) and every heap
    keep unused, until told to stop; the count of rounds. */
 static atomic_int stopexpiring;
+static atomic_long expirecalls;  /* the expirer's rounds so far */
 
 static void *expirer (void *arg) {
   long n = 0;
@@ -1549,6 +1550,7 @@ static void *expirer (void *arg) {
     if (arg != NULL) shoal_heapexpire(arg);
     shoal_heapexpire(NULL);
     n++;
+    atomic_store(&expirecalls, n);
     sched_yield();  /* valgrind runs one thread at a time: let go */
   }
   return (void *)(intptr_t)n;
@@ -2565,8 +2567,13 @@ static void test_expirechurn (void) {
   int bad = 0;
   shoalA_purgedelay(0);
   atomic_store(&stopexpiring, 0);
+  atomic_store(&expirecalls, 0);
   T_EQI(pthread_create(&th, NULL, expirer, NULL), 0);
-  for (int round = 0; round < 400; round++) {
+  /* valgrind runs one thread at a time, and may not switch to the
+     expirer within 400 rounds: go on until it has run a while */
+  for (int round = 0;
+       round < 400 || (atomic_load(&expirecalls) < 100 && round < 200000);
+       round++) {
     int k = round % LIVE;
     void *b[64], *m, *big;
     if (live[k] != NULL) shoal_heapfree(live[k]);
