@@ -9,9 +9,9 @@
 ** back to the OS (see 'purge'). Blocks freed by another thread go onto
 ** their slab's lock-free 'remote' list, which the owner takes back later;
 ** blocks shrunk by another thread stay in place (see 'shoal_shrinkremote').
-** Slabs and medium blocks (over MAXSMALL, at most MAXMEDIUM) share the
-** heap's 1 MB segments (see 'Segment', lsegment.c); larger blocks are
-** mapped straight from the OS (llarge.c). What these files share is in
+** Slabs and medium blocks (over MAXSMALL, at most MAXMEDIUM, or MAXGROWN
+** grown in place) share the heap's 1 MB segments (see 'Segment',
+** lsegment.c); larger blocks are mapped straight from the OS (llarge.c). What these files share is in
 ** lheap.h; states on heaps of their own are lheaplib.c's.
 */
 

@@ -177,8 +177,9 @@ struct ShoalHeap {
 
 /*
 ** A segment: a mapping that slabs are carved from, bottom up, and medium
-** blocks (over MAXSMALL, at most MAXMEDIUM) are taken from, a run of pages
-** each, top down (but for blocks that grow: see 'mediumalloc'). Slabs stay
+** blocks (over MAXSMALL, at most MAXMEDIUM, or MAXGROWN grown in place)
+** are taken from, a run of pages each, top down (but for blocks that
+** grow: see 'mediumalloc'). Slabs stay
 ** until shoal_heaptrim finds them empty, so they go into segments that
 ** have slabs already, as long as those have room (see 'mapslab'), rather
 ** than pin another. A page is 'used' by a slab or a medium block; a free

@@ -1,8 +1,9 @@
 /*
 ** llarge.c
-** Blocks over MAXSMALL: medium ones (up to MAXMEDIUM) are runs of pages of
-** the heap's segments, larger ones mappings of their own; and the heap's
-** address maps (block -> size), which also note blocks shrunk remotely.
+** Blocks over MAXSMALL: medium ones (up to MAXMEDIUM, MAXGROWN grown in
+** place) are runs of pages of the heap's segments, larger ones mappings
+** of their own; and the heap's address maps (block -> size), which also
+** note blocks shrunk remotely.
 */
 
 #define LUA_CORE

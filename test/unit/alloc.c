@@ -844,9 +844,10 @@ static void test_mediumgrow (void) {
 
 /*
 ** Medium blocks taken, grown (some past 256 KB), shrunk and freed at
-** random in a few segments: after each step the longest runs of free and of dirty pages
-** that each segment keeps (updated from the pages that changed, measured
-** whole only when the longest may have shrunk) are those of its bitmaps.
+** random in a few segments: after each step the longest runs of free and
+** of dirty pages that each segment keeps (updated from the pages that
+** changed, measured whole only when the longest may have shrunk) are
+** those of its bitmaps.
 */
 static void test_mediumruns (void) {
   enum { NB = 24, STEPS = 6000 };
