@@ -3,7 +3,7 @@
 -- entries of a table of 40,000 small tables and strings, then a full
 -- collection. On Shoal each full collection also trims the heap (empty
 -- slabs, cached mappings, dirty pages back to the OS at once), but does
--- not walk its slabs (see README, *Partly used slabs*).
+-- not walk its slabs (see README, `shoal_heaptrim`).
 local n = tonumber(arg and arg[1]) or 300
 local random = math.random
 math.randomseed(1)  -- the same work on every build and run
