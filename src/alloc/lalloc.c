@@ -144,8 +144,9 @@ static inline void count (ShoalHeap *h, ptrdiff_t delta) {
 }
 
 
+/* 'h' NULL: the process's alone (spare segments) */
 void shoalA_countmapped (ShoalHeap *h, ptrdiff_t delta) {
-  atomic_fetch_add_explicit(&h->mapped, (size_t)delta, relaxed);
+  if (h != NULL) atomic_fetch_add_explicit(&h->mapped, (size_t)delta, relaxed);
   atomic_fetch_add_explicit(&allmapped, (size_t)delta, relaxed);
 }
 
@@ -1161,12 +1162,10 @@ void shoal_heapfree (ShoalHeap *h) {
   pthread_mutex_unlock(&heapslock);
   pthread_mutex_lock(&h->largelock);  /* a shoal_heapexpire(NULL) at it ends first */
   pthread_mutex_unlock(&h->largelock);
-  while (h->segs != NULL) {  /* every slab at once */
+  while (h->segs != NULL) {  /* every slab at once, to the spares */
     Segment *sg = h->segs;
     h->segs = sg->next;
-    unpoison(sg->base, SEGSIZE);
-    munmap(sg->base, SEGSIZE);
-    free(sg);
+    shoalM_leaveseg(sg);
   }
   for (size_t i = 0; i < h->large.cap; i++)  /* every mapping */
     if (h->large.slot[i].base != NULL && h->large.slot[i].seg == NULL)
@@ -1296,6 +1295,7 @@ void shoal_heapexpire (ShoalHeap *h) {
     return;
   }
   if (pthread_mutex_trylock(&one) != 0) return;  /* another thread is at it */
+  shoalM_dropspares(0);
   pthread_mutex_lock(&heapslock);
   for (h = heaps; h != NULL; ) {
     if (pthread_mutex_trylock(&h->largelock) != 0) {  /* its owner's at work */

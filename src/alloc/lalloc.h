@@ -34,6 +34,9 @@ LUAI_FUNC void shoalA_splitremaps (int n);
 LUAI_FUNC int shoalA_bitmaps (int rounds, unsigned seed);
 /* for tests: bytes in the heap's dirty pages (freed medium blocks') */
 LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
+/* for tests: spare segments waiting for a heap (see 'shoalM_leaveseg');
+   'drop': unmapped first, so that a test's heap starts on fresh ones */
+LUAI_FUNC int shoalA_spares (int drop);
 /* for tests: pages of the heap's class slabs given back by trims, their
    blocks parked (see 'trimslab') */
 LUAI_FUNC int shoalA_parked (struct ShoalHeap *h);

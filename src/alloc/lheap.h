@@ -172,6 +172,9 @@ struct ShoalHeap {
   atomic_size_t dirtybytes;  /* in dirty pages (written under 'largelock') */
   long runsdue;  /* when a segment's dirty pages may next have waited
                    PURGEDELAY ms (LONG_MAX: none are dirty) */
+  atomic_size_t sparebytes;  /* dirty pages of spare segments it took, */
+  atomic_long spareuntil;  /* held beside 'mayhold' until then (see
+                              'shoalM_newsegment'; under 'largelock') */
   struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 
@@ -268,6 +271,8 @@ LUAI_FUNC int shoalA_pagesfit (void);
 /* lsegment.c (shoalM_, as in mappings): segments' pages (their bitmaps
    change under 'largelock') */
 LUAI_FUNC Segment *shoalM_newsegment (ShoalHeap *h);
+LUAI_FUNC void shoalM_leaveseg (Segment *sg);
+LUAI_FUNC int shoalM_dropspares (int all);
 LUAI_FUNC int shoalM_dropseg (ShoalHeap *h, Segment **p);
 LUAI_FUNC int shoalM_slabroom (const Segment *sg);
 LUAI_FUNC int shoalM_freepages (const Segment *sg, int i, int n);

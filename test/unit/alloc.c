@@ -35,6 +35,7 @@ extern void shoalA_splitremaps (int n);
 extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
+extern int shoalA_spares (int drop);
 extern int shoalA_parked (ShoalHeap *h);
 extern size_t shoalA_mixedruns (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
@@ -656,6 +657,7 @@ static void test_largetail (void) {
 */
 static void test_largegrowfail (void) {
   if (!mapped) return;  /* a mappings' test */
+  shoalA_spares(1);  /* none to give back when the growth fails: no retry */
   ShoalHeap *h = shoal_heapnew();
   lua_State *L;
   shoal_MemStats st0, st;
@@ -769,6 +771,7 @@ static void test_mediumgrow (void) {
   uintptr_t base = 0;  /* the segment's */
   size_t n;
   if (mapped) return;  /* a medium blocks' test */
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   for (int round = 0; round < 2; round++) {
@@ -811,6 +814,7 @@ static void test_mediumgrow (void) {
   T_EQI(st.inuse, 0);
   shoal_heapfree(h);
   /* the longest dirty run of all segments, not the newest segment's */
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   {
     enum { M = 262144 };
@@ -1129,6 +1133,7 @@ static void test_mediumroom (void) {
   shoal_MemStats st0, st;
   void *a, *b, *big;
   if (mapped) return;
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   big = shoal_alloc(h, NULL, 0, MB);
@@ -1170,6 +1175,7 @@ static void test_mediumhold (void) {
   static void *small[NSMALL];
   int got;
   if (mapped) return;
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   for (int i = 0; i < N; i++)
     if (!T_OK((a[i] = shoal_alloc(h, NULL, 0, 200000)) != NULL)) return;
@@ -1207,6 +1213,7 @@ static void test_mediumhold (void) {
   /* the eighth is of what Lua holds: 8 MB of small blocks freed by
      another thread count out (they once kept the hold at 1 MB for good);
      a small heap holds 512 KB */
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   for (got = 0; got < NSMALL; got++)
     if ((small[got] = shoal_alloc(h, NULL, 0, 1024)) == NULL) break;
@@ -1224,6 +1231,7 @@ static void test_mediumhold (void) {
   shoal_heapfree(h);
   /* a heap growing by slabs holds an eighth of its use, no floor: a
      slab's 16 fresh pages give back as many dirty ones */
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   a[0] = shoal_alloc(h, NULL, 0, BIG);  /* 62 pages */
   a[1] = shoal_alloc(h, NULL, 0, 20000);
@@ -1254,6 +1262,7 @@ static void test_mediumage (void) {
   char *a, *c;
   void *s;
   if (mapped) return;
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   c = shoal_alloc(h, NULL, 0, 20000);  /* the segment's top 5 pages */
   a = shoal_alloc(h, NULL, 0, 250000);  /* the 62 below */
@@ -1338,6 +1347,7 @@ static void test_mediumvmas (void) {
   int before, after, ok = 1;
   size_t built, freed;
   if (mapped) return;  /* a medium blocks' test */
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   before = nmaps();
   for (int i = 0; i < N; i++) {
     L[i] = shoal_newstate(0);
@@ -1948,6 +1958,7 @@ static void *wrapalloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static void test_wrapped (void) {
   shoal_MemStats st0, st;
+  shoalA_spares(1);  /* the process's, counted in its 'mapped' */
   shoal_heapstats(NULL, &st0);
   for (int i = 0; i < 50; i++) {
     lua_State *L = shoal_newstate(0);
@@ -1961,6 +1972,8 @@ static void test_wrapped (void) {
     lua_close(L);
     if (!T_EQI(w.held, 0)) break;  /* every block freed through it */
   }
+  T_OK(shoalA_spares(0) > 0);  /* the heaps' segments, for the next heaps */
+  shoalA_spares(1);
   shoal_heapstats(NULL, &st);
   T_EQI(st.mapped, st0.mapped);  /* every heap went */
   T_EQI(st.inuse, st0.inuse);
@@ -2522,6 +2535,7 @@ static void test_dirtyage (void) {
   unsigned char *a, *b, *c;
   long t0, t1;
   if (mapped) return;
+  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   c = shoal_alloc(h, NULL, 0, 20000);  /* keeps the segment */
   a = shoal_alloc(h, NULL, 0, SIZE);
@@ -3120,6 +3134,150 @@ static long minflt (void) {
   return ru.ru_minflt;
 }
 
+/* 'n' blocks of 64 bytes from 'h', written: the page faults they took */
+static long smallround (ShoalHeap *h, unsigned char **p, int n) {
+  long f0 = minflt();
+  for (int i = 0; i < n; i++)
+    if ((p[i] = shoal_alloc(h, NULL, 0, 64)) != NULL)
+      fill(p[i], 64, (unsigned char)i);
+  return minflt() - f0;
+}
+
+/*
+** Spare segments: a heap that goes leaves its segments, their pages
+** resident, and the next heap takes them rather than faulting fresh pages
+** in; the pages it does not take wait as its dirty pages, held beside what
+** it may hold until due, then go back. At most 16 wait, each 500 ms at
+** most, counted in the process's 'mapped'.
+*/
+static void test_spares (void) {
+  enum { N = 4000, MEDIUM = 100000, NH = 20 };
+  static unsigned char *p[N];
+  ShoalHeap *h, *hs[NH];
+  shoal_MemStats st0, st;
+  void *m;
+  long fresh, reused;
+  int bad = 0;
+  shoalA_spares(1);
+  shoal_heapstats(NULL, &st0);
+  h = shoal_heapnew();
+  fresh = smallround(h, p, N);  /* 250 KB in 64-byte blocks */
+  m = shoal_alloc(h, NULL, 0, MEDIUM);  /* 25 pages at the top */
+  if (!T_OK(h != NULL && p[N - 1] != NULL && m != NULL)) return;
+  fill(m, MEDIUM, 7);
+  shoal_heapfree(h);  /* its blocks still out: a VM's close */
+  T_EQI(shoalA_spares(0), 1);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped + MB);  /* the spare, the process's */
+  h = shoal_heapnew();
+  reused = smallround(h, p, N);  /* the same pages, no fault */
+  T_EQI(shoalA_spares(0), 0);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped + MB);  /* no fresh segment */
+  T_OK(fresh >= 50 && reused < fresh / 4);
+  if (fresh < 50 || reused >= fresh / 4)
+    printf("# page faults: %ld fresh, %ld on a spare segment\n", fresh,
+           reused);
+  T_EQI(shoalA_dirty(h), mapped ? 0 : 25 * 4096);  /* the medium block's */
+  T_OK(shoalA_largeexact(h));
+  for (int i = 0; i < N; i++) bad += !intact(p[i], 64, (unsigned char)i);
+  T_EQI(bad, 0);
+  m = shoal_alloc(h, NULL, 0, MEDIUM);  /* the dirty run, no fresh page */
+  T_OK(m != NULL && shoalA_dirty(h) == 0 && shoalA_largeexact(h));
+  if (m != NULL) shoal_alloc(h, m, MEDIUM, 0);
+  usleep(600 * 1000);  /* due: the heap's dirty pages go back */
+  shoal_heapexpire(h);
+  T_OK(shoalA_dirty(h) == 0 && shoalA_largeexact(h));
+  shoal_heapfree(h);
+  /* at most 16 wait; the oldest go first */
+  for (int i = 0; i < NH; i++) {
+    hs[i] = shoal_heapnew();
+    if (!T_OK(hs[i] != NULL && shoal_alloc(hs[i], NULL, 0, 64) != NULL))
+      return;
+  }
+  for (int i = 0; i < NH; i++) shoal_heapfree(hs[i]);
+  T_EQI(shoalA_spares(0), 16);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped + 16 * MB);
+  /* due ones go at shoal_heapexpire(NULL), from any thread */
+  usleep(600 * 1000);
+  expirefrom(NULL);
+  T_EQI(shoalA_spares(0), 0);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped);
+  /* a segment with no page used nor dirty is unmapped, not kept */
+  h = shoal_heapnew();
+  m = shoal_alloc(h, NULL, 0, MEDIUM);
+  if (!T_OK(m != NULL)) return;
+  shoal_alloc(h, m, MEDIUM, 0);
+  shoal_heapexpire(h);  /* too soon: its pages stay dirty */
+  shoal_heaptrim(h);  /* now they go, and the segment with them */
+  shoal_heapfree(h);
+  T_EQI(shoalA_spares(0), 0);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped);
+}
+
+
+/* Heaps made, used and freed over and over, on several threads at once,
+   their segments passed from one to the next: every byte intact. */
+static void *sparechurn (void *arg) {
+  size_t bad = 0;
+  unsigned seed = (unsigned)(uintptr_t)arg;
+  for (int round = 0; round < 60; round++) {
+    ShoalHeap *h = shoal_heapnew();
+    unsigned char *b[64];
+    size_t size[64];
+    if (h == NULL) return (void *)1;
+    for (int i = 0; i < 64; i++) {
+      size[i] = (rand_r(&seed) % 8 == 0) ? 16385 + rand_r(&seed) % 100000
+                                         : 1 + rand_r(&seed) % 2000;
+      if ((b[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) bad++;
+      else fill(b[i], size[i], (unsigned char)(i + round));
+    }
+    for (int i = 0; i < 64; i++)
+      if (b[i] != NULL && !intact(b[i], size[i], (unsigned char)(i + round)))
+        bad++;
+    for (int i = 0; i < 64; i += 2)  /* half freed, half left to the heap */
+      if (b[i] != NULL) shoal_alloc(h, b[i], size[i], 0);
+    if (!shoalA_largeexact(h)) bad++;
+    shoal_heapfree(h);
+  }
+  return (void *)bad;
+}
+
+static void *expireloop (void *arg) {
+  atomic_int *stop = arg;
+  while (!atomic_load(stop)) {
+    shoal_heapexpire(NULL);
+    usleep(1000);
+  }
+  return NULL;
+}
+
+static void test_sparethreads (void) {
+  enum { NT = 4 };
+  pthread_t th[NT], ex;
+  atomic_int stop = 0;
+  size_t bad = 0;
+  shoalA_purgedelay(5);  /* spares due often: taken, dropped, raced */
+  T_EQI(pthread_create(&ex, NULL, expireloop, &stop), 0);
+  for (int i = 0; i < NT; i++)
+    T_EQI(pthread_create(&th[i], NULL, sparechurn, (void *)(uintptr_t)(i + 1)),
+          0);
+  for (int i = 0; i < NT; i++) {
+    void *r;
+    T_EQI(pthread_join(th[i], &r), 0);
+    bad += (size_t)r;
+  }
+  atomic_store(&stop, 1);
+  T_EQI(pthread_join(ex, NULL), 0);
+  shoalA_purgedelay(500);
+  T_EQI(bad, 0);
+  T_OK(shoalA_spares(0) <= 16);
+}
+
+
 /*
 ** 'rounds' strings of 'len' bytes built as a luaL_Buffer builds them: a
 ** box grown by half at a time and written as it grows, the string made
@@ -3343,6 +3501,8 @@ int main (int argc, char **argv) {
   test_releaselarge();
   test_memoryscope();
   test_cachebound();
+  test_spares();
+  test_sparethreads();
   test_reuse();
   test_keepempty();
   test_sparerest();
