@@ -50,6 +50,7 @@ BENCH_HOSTS := $(O)/bench/stock/vms $(O)/bench/shoal/vms $(O)/bench/modules/cloc
                $(O)/bench/stock/closevm $(O)/bench/shoal/closevm $(O)/bench/stock/simplest \
                $(O)/bench/shoal/shrunk $(O)/bench/stock/idle $(O)/bench/shoal/idle \
                $(O)/bench/stock/threads $(O)/bench/shoal/threads \
+               $(O)/bench/stock/cycle $(O)/bench/shoal/cycle \
                $(JEMALLOC_DEB) $(MIMALLOC_DEB) $(O)/ext/jemalloc/.stamp $(O)/ext/mimalloc/.stamp
 
 .PHONY: bench
