@@ -271,16 +271,18 @@ size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want) {
 
 
 /*
-** Spare segments, the process's. A heap that goes leaves its segments here, their pages still resident,
-** and a heap's new segment comes from here first: a VM made after another
-** closed takes the pages that one left rather than faulting fresh ones in
-** (a small VM made and closed in a loop faulted in 97 pages each time,
-** and took 1.5 ms against stock's 0.5). The pages the heap used or kept
-** dirty come back dirty, stamped when it went, so that those the next
-** heap does not take go back to the OS as any dirty page does. At most
-** NSPARE wait, each PURGEDELAY ms at most: older ones are unmapped at the
-** next hand-over or take, or by shoal_heapexpire(NULL). A spare segment
-** counts in the process's 'mapped', in no heap's.
+** Spare segments, the process's. A heap that goes leaves its segments
+** here, their pages still resident, and a heap's new segment comes from
+** here first: a VM made after another closed takes the pages that one
+** left rather than faulting fresh ones in (a small VM made and closed in
+** a loop faulted in 97 pages each time, and took 1.5 ms against stock's
+** 0.5). The pages the heap used or kept dirty come back dirty, stamped
+** when it went, so that those the next heap does not take go back to the
+** OS as any dirty page does. At most NSPARE wait, each PURGEDELAY ms at
+** most: older ones are unmapped at the next hand-over or take, or by
+** shoal_heapexpire(NULL). A spare segment counts in the process's
+** 'mapped', in no heap's. Lock order: a heap's 'largelock', then
+** 'sparelock'.
 */
 #define NSPARE		16
 
