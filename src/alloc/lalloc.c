@@ -1167,9 +1167,7 @@ void shoal_heapfree (ShoalHeap *h) {
     h->segs = sg->next;
     shoalM_leaveseg(sg);
   }
-  for (size_t i = 0; i < h->large.cap; i++)  /* every mapping */
-    if (h->large.slot[i].base != NULL && h->large.slot[i].seg == NULL)
-      shoalA_unmap(h, h->large.slot[i].base, h->large.slot[i].size);
+  shoalL_leavemaps(h);  /* every mapping, live or cached, to the spares */
   free(h->large.slot);
   free(h->shrunk.slot);
   shoalL_expire(h, 0, 1);
@@ -1296,6 +1294,7 @@ void shoal_heapexpire (ShoalHeap *h) {
   }
   if (pthread_mutex_trylock(&one) != 0) return;  /* another thread is at it */
   shoalM_dropspares(0);
+  shoalL_dropmaps(0);
   pthread_mutex_lock(&heapslock);
   for (h = heaps; h != NULL; ) {
     if (pthread_mutex_trylock(&h->largelock) != 0) {  /* its owner's at work */

@@ -37,6 +37,8 @@ LUAI_FUNC size_t shoalA_dirty (struct ShoalHeap *h);
 /* for tests: spare segments waiting for a heap (see 'shoalM_leaveseg');
    'drop': unmapped first, so that a test's heap starts on fresh ones */
 LUAI_FUNC int shoalA_spares (int drop);
+/* for tests: spare mappings waiting, the same way (llarge.c) */
+LUAI_FUNC int shoalA_sparemaps (int drop);
 /* for tests: pages of the heap's class slabs given back by trims, their
    blocks parked (see 'trimslab') */
 LUAI_FUNC int shoalA_parked (struct ShoalHeap *h);

@@ -293,6 +293,8 @@ LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
 LUAI_FUNC void shoalL_expire (ShoalHeap *h, long now, int all);
 LUAI_FUNC void shoalL_makeroom (ShoalHeap *h, size_t n, int large);
 LUAI_FUNC int shoalL_uncacheall (ShoalHeap *h);
+LUAI_FUNC void shoalL_leavemaps (ShoalHeap *h);
+LUAI_FUNC int shoalL_dropmaps (int all);
 LUAI_FUNC int shoalL_mapfails (void);
 LUAI_FUNC void shoalL_trimtails (ShoalHeap *h);
 LUAI_FUNC Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size,

@@ -291,10 +291,10 @@ static size_t mayhold (ShoalHeap *h, int large) {
 }
 
 
-/* Unmap every cached mapping, and the process's spare segments (under
-   'largelock'); how many there were. */
+/* Unmap every cached mapping, and the process's spare segments and
+   mappings (under 'largelock'); how many there were. */
 int shoalL_uncacheall (ShoalHeap *h) {
-  return uncachedue(h, 0, 1) + shoalM_dropspares(1);
+  return uncachedue(h, 0, 1) + shoalM_dropspares(1) + shoalL_dropmaps(1);
 }
 
 
@@ -414,15 +414,143 @@ static char *osmap (size_t size) {
 
 
 /*
+** Spare mappings, the process's, as spare segments are (see lsegment.c):
+** a heap that goes leaves its large blocks' and cached mappings here,
+** their pages resident, and a fresh mapping of the same size comes from
+** here first (a VM that builds a 1 MB string, made after another that
+** did closed, faulted in its 257 pages afresh). At most NSPAREMAPS, of
+** SPAREMAPMAX bytes in all, each PURGEDELAY ms at most; counted in the
+** process's 'mapped', in no heap's. Lock order: 'largelock', then
+** 'maplock'.
+*/
+#define NSPAREMAPS	16
+#define SPAREMAPMAX	((size_t)16 * 1024 * 1024)
+
+static pthread_mutex_t maplock = PTHREAD_MUTEX_INITIALIZER;
+static Mapping sparemaps[NSPAREMAPS];  /* oldest first */
+static atomic_int nsparemaps;  /* written under 'maplock' */
+static size_t sparemapbytes;
+
+
+/* Out of 'sparemaps' into 'gone' (under 'maplock'): those due by 'now'
+   (all: every one), then the oldest until 'room' bytes more fit in a
+   free entry; how many. */
+static int sparemapsdue (long now, int all, size_t room, Mapping *gone) {
+  int n = 0, k = atomic_load_explicit(&nsparemaps, relaxed);
+  while (n < k && (all || now - sparemaps[n].freedat >= PURGEDELAY ||
+                   (room > 0 && (k - n >= NSPAREMAPS ||
+                                 sparemapbytes + room > SPAREMAPMAX)))) {
+    gone[n] = sparemaps[n];
+    sparemapbytes -= sparemaps[n].size;
+    n++;
+  }
+  if (n > 0) {
+    memmove(sparemaps, sparemaps + n, (size_t)(k - n) * sizeof(Mapping));
+    atomic_store(&nsparemaps, k - n);
+  }
+  return n;
+}
+
+
+static void unmapmaps (Mapping *m, int n) {
+  for (int i = 0; i < n; i++) shoalA_unmap(NULL, m[i].base, m[i].size);
+}
+
+
+/* Mapping 'b' of 'size' bytes, of heap 'h' that goes, to the spares. */
+static void leavemap (ShoalHeap *h, char *b, size_t size) {
+  Mapping gone[NSPAREMAPS];
+  int n, k;
+  shoalA_countmapped(h, -(ptrdiff_t)size);  /* the process's now */
+  shoalA_countmapped(NULL, (ptrdiff_t)size);
+  if (size > SPAREMAPMAX) {
+    shoalA_unmap(NULL, b, size);
+    return;
+  }
+  poison(b, size);
+  pthread_mutex_lock(&maplock);
+  n = sparemapsdue(nowms(), 0, size, gone);
+  k = atomic_load_explicit(&nsparemaps, relaxed);
+  sparemaps[k].base = b;
+  sparemaps[k].size = size;
+  sparemaps[k].freedat = nowms();
+  sparemapbytes += size;
+  atomic_store(&nsparemaps, k + 1);
+  pthread_mutex_unlock(&maplock);
+  unmapmaps(gone, n);
+}
+
+
+/* A spare mapping of exactly 'size' bytes (the newest), or NULL. */
+static char *takesparemap (size_t size) {
+  Mapping gone[NSPAREMAPS];
+  char *b = NULL;
+  int n, k;
+  if (atomic_load_explicit(&nsparemaps, relaxed) == 0) return NULL;
+  pthread_mutex_lock(&maplock);
+  n = sparemapsdue(nowms(), 0, 0, gone);
+  k = atomic_load_explicit(&nsparemaps, relaxed);
+  for (int i = k - 1; i >= 0; i--) {
+    if (sparemaps[i].size != size) continue;
+    b = sparemaps[i].base;
+    sparemapbytes -= size;
+    memmove(&sparemaps[i], &sparemaps[i + 1],
+            (size_t)(k - 1 - i) * sizeof(Mapping));
+    atomic_store(&nsparemaps, k - 1);
+    break;
+  }
+  pthread_mutex_unlock(&maplock);
+  unmapmaps(gone, n);
+  if (b != NULL) {
+    unpoison(b, size);
+    shoalA_countmapped(NULL, -(ptrdiff_t)size);  /* the caller counts it */
+  }
+  return b;
+}
+
+
+/* Spare mappings due by now (all: every one) unmapped; how many. */
+int shoalL_dropmaps (int all) {
+  Mapping gone[NSPAREMAPS];
+  int n;
+  if (atomic_load_explicit(&nsparemaps, relaxed) == 0) return 0;
+  pthread_mutex_lock(&maplock);
+  n = sparemapsdue(nowms(), all, 0, gone);
+  pthread_mutex_unlock(&maplock);
+  unmapmaps(gone, n);
+  return n;
+}
+
+
+/* For tests: spare mappings waiting (drop: unmapped first, all of them). */
+int shoalA_sparemaps (int drop) {
+  if (drop) shoalL_dropmaps(1);
+  return atomic_load(&nsparemaps);
+}
+
+
+/* Heap 'h' goes: its mappings, live and cached, to the spares. */
+void shoalL_leavemaps (ShoalHeap *h) {
+  for (size_t i = 0; i < h->large.cap; i++)
+    if (h->large.slot[i].base != NULL && h->large.slot[i].seg == NULL)
+      leavemap(h, h->large.slot[i].base, h->large.slot[i].size);
+  for (int i = 0; i < h->ncached; i++)
+    leavemap(h, h->cache[i].base, h->cache[i].size);
+  h->ncached = 0;
+  atomic_store(&h->cachebytes, 0);
+}
+
+
+/*
 ** A fresh mapping of 'size' bytes, NULL if none. The heap holds cached
 ** mappings as it takes fresh pages (see 'mayhold'), address space a
 ** process under RLIMIT_AS may lack: when a mapping fails they go back,
 ** and it is tried again.
 */
 static char *mapfresh (ShoalHeap *h, size_t size) {
-  char *p = osmap(size);
+  char *p = takesparemap(size);
   int gone;
-  if (p != NULL) return p;
+  if (p != NULL || (p = osmap(size)) != NULL) return p;
   pthread_mutex_lock(&h->largelock);
   gone = shoalL_uncacheall(h);
   pthread_mutex_unlock(&h->largelock);

@@ -36,6 +36,7 @@ extern void shoalA_mediumblocks (int on);
 extern int shoalA_bitmaps (int rounds, unsigned seed);
 extern size_t shoalA_dirty (ShoalHeap *h);
 extern int shoalA_spares (int drop);
+extern int shoalA_sparemaps (int drop);
 extern int shoalA_parked (ShoalHeap *h);
 extern size_t shoalA_mixedruns (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
@@ -117,6 +118,13 @@ static void fill (unsigned char *p, size_t n, unsigned char tag) {
   for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(tag + i);
 }
 
+
+/* The process's spare segments and mappings unmapped: a test's heaps
+   start on fresh ones, not an earlier test's (see test_spares). */
+static void nospares (void) {
+  shoalA_spares(1);
+  shoalA_sparemaps(1);
+}
 
 static int intact (const unsigned char *p, size_t n, unsigned char tag) {
   for (size_t i = 0; i < n; i++)
@@ -657,7 +665,7 @@ static void test_largetail (void) {
 */
 static void test_largegrowfail (void) {
   if (!mapped) return;  /* a mappings' test */
-  shoalA_spares(1);  /* none to give back when the growth fails: no retry */
+  nospares();  /* none to give back when the growth fails: no retry */
   ShoalHeap *h = shoal_heapnew();
   lua_State *L;
   shoal_MemStats st0, st;
@@ -771,7 +779,7 @@ static void test_mediumgrow (void) {
   uintptr_t base = 0;  /* the segment's */
   size_t n;
   if (mapped) return;  /* a medium blocks' test */
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   for (int round = 0; round < 2; round++) {
@@ -814,7 +822,7 @@ static void test_mediumgrow (void) {
   T_EQI(st.inuse, 0);
   shoal_heapfree(h);
   /* the longest dirty run of all segments, not the newest segment's */
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   {
     enum { M = 262144 };
@@ -1133,7 +1141,7 @@ static void test_mediumroom (void) {
   shoal_MemStats st0, st;
   void *a, *b, *big;
   if (mapped) return;
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   big = shoal_alloc(h, NULL, 0, MB);
@@ -1175,7 +1183,7 @@ static void test_mediumhold (void) {
   static void *small[NSMALL];
   int got;
   if (mapped) return;
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   for (int i = 0; i < N; i++)
     if (!T_OK((a[i] = shoal_alloc(h, NULL, 0, 200000)) != NULL)) return;
@@ -1213,7 +1221,7 @@ static void test_mediumhold (void) {
   /* the eighth is of what Lua holds: 8 MB of small blocks freed by
      another thread count out (they once kept the hold at 1 MB for good);
      a small heap holds 512 KB */
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   for (got = 0; got < NSMALL; got++)
     if ((small[got] = shoal_alloc(h, NULL, 0, 1024)) == NULL) break;
@@ -1231,7 +1239,7 @@ static void test_mediumhold (void) {
   shoal_heapfree(h);
   /* a heap growing by slabs holds an eighth of its use, no floor: a
      slab's 16 fresh pages give back as many dirty ones */
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   a[0] = shoal_alloc(h, NULL, 0, BIG);  /* 62 pages */
   a[1] = shoal_alloc(h, NULL, 0, 20000);
@@ -1262,7 +1270,7 @@ static void test_mediumage (void) {
   char *a, *c;
   void *s;
   if (mapped) return;
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   c = shoal_alloc(h, NULL, 0, 20000);  /* the segment's top 5 pages */
   a = shoal_alloc(h, NULL, 0, 250000);  /* the 62 below */
@@ -1347,7 +1355,7 @@ static void test_mediumvmas (void) {
   int before, after, ok = 1;
   size_t built, freed;
   if (mapped) return;  /* a medium blocks' test */
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   before = nmaps();
   for (int i = 0; i < N; i++) {
     L[i] = shoal_newstate(0);
@@ -1958,7 +1966,7 @@ static void *wrapalloc (void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static void test_wrapped (void) {
   shoal_MemStats st0, st;
-  shoalA_spares(1);  /* the process's, counted in its 'mapped' */
+  nospares();  /* the process's, counted in its 'mapped' */
   shoal_heapstats(NULL, &st0);
   for (int i = 0; i < 50; i++) {
     lua_State *L = shoal_newstate(0);
@@ -1973,7 +1981,7 @@ static void test_wrapped (void) {
     if (!T_EQI(w.held, 0)) break;  /* every block freed through it */
   }
   T_OK(shoalA_spares(0) > 0);  /* the heaps' segments, for the next heaps */
-  shoalA_spares(1);
+  nospares();
   shoal_heapstats(NULL, &st);
   T_EQI(st.mapped, st0.mapped);  /* every heap went */
   T_EQI(st.inuse, st0.inuse);
@@ -2535,7 +2543,7 @@ static void test_dirtyage (void) {
   unsigned char *a, *b, *c;
   long t0, t1;
   if (mapped) return;
-  shoalA_spares(1);  /* fresh segments, not an earlier test's spares */
+  nospares();  /* fresh segments, not an earlier test's spares */
   h = shoal_heapnew();
   c = shoal_alloc(h, NULL, 0, 20000);  /* keeps the segment */
   a = shoal_alloc(h, NULL, 0, SIZE);
@@ -2848,20 +2856,31 @@ static int ismapped (void *p, size_t n) {
 
 /*
 ** A heap released gives back every mapping: its live large blocks, and
-** the freed ones it kept for reuse; so does lua_close with a VM's large
-** string.
+** the freed ones it kept for reuse, go to the process's spares, and from
+** there to the OS (here when dropped; else when due); so does lua_close
+** with a VM's large string. One larger than all the spares may hold goes
+** at once.
 */
 static void test_releaselarge (void) {
-  ShoalHeap *h = shoal_heapnew();
-  lua_State *L = shoal_newstate(0);
-  void *live = shoal_alloc(h, NULL, 0, 1000000);
-  void *cached = shoal_alloc(h, NULL, 0, 2000000);
+  ShoalHeap *h;
+  lua_State *L;
+  void *live, *cached, *huge;
   const char *s;
-  if (!T_OK(live != NULL && cached != NULL)) return;
+  nospares();
+  h = shoal_heapnew();
+  L = shoal_newstate(0);
+  live = shoal_alloc(h, NULL, 0, 1000000);
+  cached = shoal_alloc(h, NULL, 0, 2000000);
+  huge = shoal_alloc(h, NULL, 0, 17 * 1024 * 1024);
+  if (!T_OK(live != NULL && cached != NULL && huge != NULL)) return;
   memset(live, 1, 1000000);
   shoal_alloc(h, cached, 2000000, 0);  /* kept for reuse a while */
   T_OK(ismapped(live, 1000000));
   shoal_heapfree(h);
+  T_OK(!ismapped(huge, 17 * 1024 * 1024));
+  T_EQI(shoalA_sparemaps(0), 2);
+  T_OK(ismapped(live, 1000000) && ismapped(cached, 2000000));
+  shoalA_sparemaps(1);
   T_OK(!ismapped(live, 1000000));
   T_OK(!ismapped(cached, 2000000));
   luaL_openlibs(L);
@@ -2869,6 +2888,8 @@ static void test_releaselarge (void) {
   s = lua_tostring(L, -1);
   T_OK(s != NULL && ismapped((void *)s, 3000000));
   lua_close(L);
+  T_OK(shoalA_sparemaps(0) >= 1);
+  shoalA_sparemaps(1);
   T_OK(!ismapped((void *)s, 3000000));
 }
 
@@ -3158,7 +3179,7 @@ static void test_spares (void) {
   void *m;
   long fresh, reused;
   int bad = 0;
-  shoalA_spares(1);
+  nospares();
   shoal_heapstats(NULL, &st0);
   h = shoal_heapnew();
   fresh = smallround(h, p, N);  /* 250 KB in 64-byte blocks */
@@ -3167,13 +3188,14 @@ static void test_spares (void) {
   fill(m, MEDIUM, 7);
   shoal_heapfree(h);  /* its blocks still out: a VM's close */
   T_EQI(shoalA_spares(0), 1);
+  T_EQI(shoalA_sparemaps(0), mapped);  /* the medium block, a mapping */
   shoal_heapstats(NULL, &st);
-  T_EQI(st.mapped, st0.mapped + MB);  /* the spare, the process's */
+  T_EQI(st.mapped, st0.mapped + MB + mapped * 25 * 4096);  /* the spares */
   h = shoal_heapnew();
   reused = smallround(h, p, N);  /* the same pages, no fault */
   T_EQI(shoalA_spares(0), 0);
   shoal_heapstats(NULL, &st);
-  T_EQI(st.mapped, st0.mapped + MB);  /* no fresh segment */
+  T_EQI(st.mapped, st0.mapped + MB + mapped * 25 * 4096);  /* none fresh */
   T_OK(fresh >= 50 && reused < fresh / 4);
   if (fresh < 50 || reused >= fresh / 4)
     printf("# page faults: %ld fresh, %ld on a spare segment\n", fresh,
@@ -3219,8 +3241,81 @@ static void test_spares (void) {
 }
 
 
+/*
+** Spare mappings: a heap that goes leaves its large blocks' mappings and
+** its cached ones to the process, and the next heap's fresh mapping of the
+** same size takes one, its pages still resident. At most 16, of 16 MB in
+** all, each 500 ms at most.
+*/
+static void test_sparemaps (void) {
+  enum { BIG = 1024 * 1024, NH = 20 };
+  ShoalHeap *h, *hs[NH];
+  shoal_MemStats st0, st;
+  unsigned char *a, *b;
+  long f0, fresh, reused;
+  nospares();
+  shoal_heapstats(NULL, &st0);
+  h = shoal_heapnew();
+  if (!T_OK((a = shoal_alloc(h, NULL, 0, BIG)) != NULL)) return;
+  f0 = minflt();
+  memset(a, 1, BIG);
+  fresh = minflt() - f0;
+  shoal_heapfree(h);
+  T_EQI(shoalA_sparemaps(0), 1);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped + BIG);  /* the spare, the process's */
+  h = shoal_heapnew();
+  if (!T_OK((b = shoal_alloc(h, NULL, 0, BIG)) != NULL)) return;
+  f0 = minflt();
+  memset(b, 2, BIG);
+  reused = minflt() - f0;
+  T_OK(b == a && shoalA_sparemaps(0) == 0 && shoalA_largeexact(h));
+  T_OK(fresh >= 200 && reused < 16);
+  if (fresh < 200 || reused >= 16)
+    printf("# page faults: %ld fresh, %ld on a spare mapping\n", fresh,
+           reused);
+  shoal_alloc(h, b, BIG, 0);  /* to the heap's cache, then the spares */
+  shoal_heapfree(h);
+  T_EQI(shoalA_sparemaps(0), 1);
+  h = shoal_heapnew();  /* another size: a fresh mapping, the spare stays */
+  if (!T_OK((b = shoal_alloc(h, NULL, 0, 2 * BIG)) != NULL)) return;
+  T_OK(b != a && shoalA_sparemaps(0) == 1);
+  shoal_heapfree(h);
+  T_EQI(shoalA_sparemaps(0), 2);
+  /* at most 16, and 16 MB in all: the oldest go first */
+  nospares();
+  for (int i = 0; i < NH; i++) {
+    hs[i] = shoal_heapnew();
+    if (!T_OK(hs[i] != NULL && shoal_alloc(hs[i], NULL, 0, BIG) != NULL))
+      return;
+  }
+  for (int i = 0; i < NH; i++) shoal_heapfree(hs[i]);
+  T_EQI(shoalA_sparemaps(0), 16);
+  for (int i = 0; i < 4; i++) {
+    hs[i] = shoal_heapnew();
+    if (!T_OK(hs[i] != NULL && shoal_alloc(hs[i], NULL, 0, 5 * BIG) != NULL))
+      return;
+  }
+  for (int i = 0; i < 4; i++) shoal_heapfree(hs[i]);
+  T_EQI(shoalA_sparemaps(0), 3);  /* three of 5 MB: no room for a fourth */
+  nospares();
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped);
+  /* due ones go at shoal_heapexpire(NULL) */
+  h = shoal_heapnew();
+  if (!T_OK(shoal_alloc(h, NULL, 0, BIG) != NULL)) return;
+  shoal_heapfree(h);
+  usleep(600 * 1000);
+  expirefrom(NULL);
+  T_EQI(shoalA_sparemaps(0), 0);
+  shoal_heapstats(NULL, &st);
+  T_EQI(st.mapped, st0.mapped);
+}
+
+
 /* Heaps made, used and freed over and over, on several threads at once,
-   their segments passed from one to the next: every byte intact. */
+   their segments and mappings passed from one to the next: every byte
+   intact. */
 static void *sparechurn (void *arg) {
   size_t bad = 0;
   unsigned seed = (unsigned)(uintptr_t)arg;
@@ -3230,8 +3325,12 @@ static void *sparechurn (void *arg) {
     size_t size[64];
     if (h == NULL) return (void *)1;
     for (int i = 0; i < 64; i++) {
-      size[i] = (rand_r(&seed) % 8 == 0) ? 16385 + rand_r(&seed) % 100000
-                                         : 1 + rand_r(&seed) % 2000;
+      int kind = rand_r(&seed) % 16;  /* large (of three sizes: some are
+                                         taken from the spares), medium,
+                                         small */
+      size[i] = (kind == 0) ? 300000 * (size_t)(1 + rand_r(&seed) % 3)
+              : (kind < 3) ? 16385 + (size_t)(rand_r(&seed) % 100000)
+              : 1 + (size_t)(rand_r(&seed) % 2000);
       if ((b[i] = shoal_alloc(h, NULL, 0, size[i])) == NULL) bad++;
       else fill(b[i], size[i], (unsigned char)(i + round));
     }
@@ -3274,7 +3373,7 @@ static void test_sparethreads (void) {
   T_EQI(pthread_join(ex, NULL), 0);
   shoalA_purgedelay(500);
   T_EQI(bad, 0);
-  T_OK(shoalA_spares(0) <= 16);
+  T_OK(shoalA_spares(0) <= 16 && shoalA_sparemaps(0) <= 16);
 }
 
 
@@ -3351,9 +3450,11 @@ static void test_mapretry (void) {
   const size_t big = (BIG + 4095) / 4096 * 4096;  /* pages of each size */
   const size_t big2 = (2 * BIG + 4095) / 4096 * 4096;
   const size_t big4 = (4 * BIG + 4095) / 4096 * 4096;
-  ShoalHeap *h = shoal_heapnew();
+  ShoalHeap *h;
   shoal_MemStats st0, st;
   unsigned char *a, *b, *c, *apart;
+  nospares();  /* none to give back but the heap's own */
+  h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   a = shoal_alloc(h, NULL, 0, BIG);
   apart = shoal_alloc(h, NULL, 0, BIG);  /* neither grows into the other */
@@ -3502,6 +3603,7 @@ int main (int argc, char **argv) {
   test_memoryscope();
   test_cachebound();
   test_spares();
+  test_sparemaps();
   test_sparethreads();
   test_reuse();
   test_keepempty();
