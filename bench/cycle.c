@@ -3,8 +3,8 @@
 ** VMs made, run and closed one after the other, as a server makes a VM
 ** for a session or a request and closes it when done: N VMs, each opening
 ** the standard libraries and running 'small' (2,000 small tables) or
-** 'burst' (idle.c's burst: small tables and strings made and dropped, ten
-** 100 KB strings, two of 1 MB). Built against each build.
+** 'burst' (host.h's, which idle.c runs too: small tables and strings made
+** and dropped, ten 100 KB strings, two of 1 MB). Built against each build.
 **
 **   cycle N small|burst
 **
@@ -26,20 +26,11 @@
 static const char small[] =
   "local t = {} for i = 1, 2000 do t[i] = {i, 'k' .. i} end";
 
-static const char burst[] =
-  "local keep = {} "
-  "for r = 1, 40 do "
-  "  local t = {} "
-  "  for i = 1, 1000 do t[i] = {i, 's' .. i .. ':' .. r} end "
-  "  if r % 4 == 0 then keep[#keep + 1] = string.rep('m', 100000 + r) end "
-  "  if r % 20 == 0 then keep.big = string.rep('b', 1 << 20) end "
-  "end";
-
 
 int main (int argc, char **argv) {
   int n = (argc > 1) ? atoi(argv[1]) : 0;
   const char *code = (argc > 2 && strcmp(argv[2], "small") == 0) ? small
-                   : (argc > 2 && strcmp(argv[2], "burst") == 0) ? burst
+                   : (argc > 2 && strcmp(argv[2], "burst") == 0) ? host_burst
                    : NULL;
   double t0;
   if (n < 1 || code == NULL) {

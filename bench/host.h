@@ -1,7 +1,7 @@
 /*
 ** host.h
-** What the benchmark hosts in bench/ share: a monotonic clock and the
-** process's resident memory.
+** What the benchmark hosts in bench/ share: a monotonic clock, the
+** process's resident memory, and a VM's burst of work.
 */
 
 #ifndef host_h
@@ -29,5 +29,19 @@ static inline double host_rsskb (void) {
   fclose(f);
   return resident * (sysconf(_SC_PAGESIZE) / 1024.0);
 }
+
+/*
+** A VM's burst of work, as a server's VM handles a message (idle.c,
+** cycle.c): small tables and strings made and dropped, a 100 KB string now
+** and then, a 1 MB one twice.
+*/
+static const char host_burst[] =
+  "local keep = {} "
+  "for r = 1, 40 do "
+  "  local t = {} "
+  "  for i = 1, 1000 do t[i] = {i, 's' .. i .. ':' .. r} end "
+  "  if r % 4 == 0 then keep[#keep + 1] = string.rep('m', 100000 + r) end "
+  "  if r % 20 == 0 then keep.big = string.rep('b', 1 << 20) end "
+  "end";
 
 #endif

@@ -33,15 +33,6 @@
 #endif
 
 
-static const char burst[] =
-  "local keep = {} "
-  "for r = 1, 40 do "
-  "  local t = {} "
-  "  for i = 1, 1000 do t[i] = {i, 's' .. i .. ':' .. r} end "
-  "  if r % 4 == 0 then keep[#keep + 1] = string.rep('m', 100000 + r) end "
-  "  if r % 20 == 0 then keep.big = string.rep('b', 1 << 20) end "
-  "end";
-
 
 #if defined(SHOAL)
 static atomic_int done;
@@ -98,7 +89,7 @@ int main (int argc, char **argv) {
       return 1;
     }
     luaL_openlibs(vm[i]);
-    if (luaL_dostring(vm[i], burst) != LUA_OK) {
+    if (luaL_dostring(vm[i], host_burst) != LUA_OK) {
       fprintf(stderr, "idle: VM %d: %s\n", i + 1, lua_tostring(vm[i], -1));
       return 1;
     }
