@@ -84,9 +84,10 @@ LUA_API void (lua_frozenstats) (lua_State *L, size_t *count, size_t *bytes);
 ** as a VM goes idle). A heap released leaves its pages, still resident,
 ** to the next heaps' use for 500 ms (at most 16 MB of segments and 16 MB
 ** of large blocks' mappings; counted in the process's 'mapped');
-** shoal_heapexpire(NULL) gives back those that waited. The allocator works in pages of 4 KB: where the
-** system's pages are larger, shoal_heapnew and shoal_newstate fail (NULL,
-** errno ENOTSUP) and luaL_newstate uses the C library's allocator.
+** shoal_heapexpire(NULL) gives back those that waited. The allocator
+** works in pages of 4 KB: where the system's pages are larger,
+** shoal_heapnew and shoal_newstate fail (NULL, errno ENOTSUP) and
+** luaL_newstate uses the C library's allocator.
 */
 typedef struct ShoalHeap ShoalHeap;
 

@@ -144,9 +144,10 @@ static inline void count (ShoalHeap *h, ptrdiff_t delta) {
 }
 
 
-/* 'h' NULL: the process's alone (spare segments) */
+/* 'h' NULL: the process's alone (its spare segments and mappings) */
 void shoalA_countmapped (ShoalHeap *h, ptrdiff_t delta) {
-  if (h != NULL) atomic_fetch_add_explicit(&h->mapped, (size_t)delta, relaxed);
+  if (h != NULL)
+    atomic_fetch_add_explicit(&h->mapped, (size_t)delta, relaxed);
   atomic_fetch_add_explicit(&allmapped, (size_t)delta, relaxed);
 }
 

@@ -2,8 +2,9 @@
 ** llarge.c
 ** Blocks over MAXSMALL: medium ones (up to MAXMEDIUM, MAXGROWN grown in
 ** place) are runs of pages of the heap's segments, larger ones mappings
-** of their own; and the heap's address maps (block -> size), which also
-** note blocks shrunk remotely.
+** of their own; the heap's address maps (block -> size), which also
+** note blocks shrunk remotely; and the process's spare mappings, which
+** heaps that went left to the next ones.
 */
 
 #define LUA_CORE

@@ -4,7 +4,8 @@
 ** and medium blocks take runs of pages from, top down but for blocks that
 ** grow (see 'Segment'). A bitmap of used pages and one of dirty pages
 ** (free, but still holding a freed medium block's memory) per segment,
-** read a word at a time.
+** read a word at a time; and the process's spare segments, which heaps
+** that went left to the next ones.
 */
 
 #define LUA_CORE
