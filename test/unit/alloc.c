@@ -3227,12 +3227,13 @@ static void test_spares (void) {
   T_EQI(shoalA_spares(0), 0);
   shoal_heapstats(NULL, &st);
   T_EQI(st.mapped, st0.mapped);
-  /* a segment with no page used nor dirty is unmapped, not kept */
+  /* a heap whose pages all went back (a trim unmapped its segment) leaves
+     no spare */
   h = shoal_heapnew();
   m = shoal_alloc(h, NULL, 0, MEDIUM);
   if (!T_OK(m != NULL)) return;
   shoal_alloc(h, m, MEDIUM, 0);
-  shoal_heapexpire(h);  /* too soon: its pages stay dirty */
+  shoal_heapexpire(h);  /* too soon: its pages stay */
   shoal_heaptrim(h);  /* now they go, and the segment with them */
   shoal_heapfree(h);
   T_EQI(shoalA_spares(0), 0);
