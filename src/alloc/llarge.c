@@ -417,9 +417,10 @@ static char *osmap (size_t size) {
 /*
 ** Spare mappings, the process's, as spare segments are (see lsegment.c):
 ** a heap that goes leaves its large blocks' and cached mappings here,
-** their pages resident, and a fresh mapping of the same size comes from
-** here first (a VM that builds a 1 MB string, made after another that
-** did closed, faulted in its 257 pages afresh). At most NSPAREMAPS, of
+** their pages resident, and a new mapping of the same size comes from
+** here first, before the heap gives back what it holds for fresh pages
+** (a VM that builds a 1 MB string, made just after another that did
+** closed, faulted in its 257 pages afresh). At most NSPAREMAPS, of
 ** SPAREMAPMAX bytes in all, each PURGEDELAY ms at most; counted in the
 ** process's 'mapped', in no heap's. Lock order: 'largelock', then
 ** 'maplock'.
@@ -549,9 +550,9 @@ void shoalL_leavemaps (ShoalHeap *h) {
 ** and it is tried again.
 */
 static char *mapfresh (ShoalHeap *h, size_t size) {
-  char *p = takesparemap(size);
+  char *p = osmap(size);
   int gone;
-  if (p != NULL || (p = osmap(size)) != NULL) return p;
+  if (p != NULL) return p;
   pthread_mutex_lock(&h->largelock);
   gone = shoalL_uncacheall(h);
   pthread_mutex_unlock(&h->largelock);
@@ -678,8 +679,10 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
     }
   }
   if (m.base == NULL) {
-    freshroom(h, size);
-    if ((m.base = mapfresh(h, size)) == NULL) return NULL;
+    if ((m.base = takesparemap(size)) == NULL) {
+      freshroom(h, size);  /* fresh pages: a spare's are not */
+      if ((m.base = mapfresh(h, size)) == NULL) return NULL;
+    }
     m.size = size;
     shoalA_countmapped(h, (ptrdiff_t)size);
   }
