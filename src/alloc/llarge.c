@@ -459,11 +459,11 @@ static void unmapmaps (Mapping *m, int n) {
 }
 
 
-/* Mapping 'b' of 'size' bytes, of heap 'h' that goes, to the spares. */
-static void leavemap (ShoalHeap *h, char *b, size_t size) {
+/* Mapping 'b' of 'size' bytes, of a heap that goes, to the spares (the
+   heap's count leaves the process's with the heap, as its segments'). */
+static void leavemap (char *b, size_t size) {
   Mapping gone[NSPAREMAPS];
   int n, k;
-  shoalA_countmapped(h, -(ptrdiff_t)size);  /* the process's now */
   shoalA_countmapped(NULL, (ptrdiff_t)size);
   if (size > SPAREMAPMAX) {
     shoalA_unmap(NULL, b, size);
@@ -535,9 +535,9 @@ int shoalA_sparemaps (int drop) {
 void shoalL_leavemaps (ShoalHeap *h) {
   for (size_t i = 0; i < h->large.cap; i++)
     if (h->large.slot[i].base != NULL && h->large.slot[i].seg == NULL)
-      leavemap(h, h->large.slot[i].base, h->large.slot[i].size);
+      leavemap(h->large.slot[i].base, h->large.slot[i].size);
   for (int i = 0; i < h->ncached; i++)
-    leavemap(h, h->cache[i].base, h->cache[i].size);
+    leavemap(h->cache[i].base, h->cache[i].size);
   h->ncached = 0;
   atomic_store(&h->cachebytes, 0);
 }
