@@ -174,7 +174,9 @@ struct ShoalHeap {
                    PURGEDELAY ms (LONG_MAX: none are dirty) */
   atomic_size_t sparebytes;  /* dirty pages of spare segments it took, */
   atomic_long spareuntil;  /* held beside 'mayhold' until then (see
-                              'shoalM_newsegment'; under 'largelock') */
+                              'shoalM_newsegment'; both written by the
+                              owner only, 'mayhold' zeroing the bytes
+                              once due) */
   struct ShoalHeap *hnext, *hprev;  /* in the list of all heaps */
 };
 

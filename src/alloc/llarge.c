@@ -286,8 +286,10 @@ static size_t mayhold (ShoalHeap *h, int large) {
   size_t n = heapinuse(h) / 8;
   size_t spare = atomic_load_explicit(&h->sparebytes, relaxed);
   n = (large && n < HOLDMIN) ? HOLDMIN : (n < HOLDMAX) ? n : HOLDMAX;
-  if (spare > 0 && nowms() < atomic_load_explicit(&h->spareuntil, relaxed))
-    n += spare;
+  if (spare > 0) {  /* once due, they count no more: no clock read after */
+    if (nowms() < atomic_load_explicit(&h->spareuntil, relaxed)) n += spare;
+    else atomic_store_explicit(&h->sparebytes, 0, relaxed);
+  }
   return n;
 }
 
