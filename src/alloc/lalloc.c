@@ -919,7 +919,8 @@ static int keepshrunk (ShoalHeap *h, void *ptr, size_t bsize) {
   int ok = 1;
   pthread_mutex_lock(&h->largelock);
   if (shoalL_mapget(&h->shrunk, ptr) == 0) {  /* not noted yet */
-    ok = (shoalL_mapput(&h->shrunk, ptr, bsize, NULL) != NULL);
+    ok = shoalL_mapreserve(h, &h->shrunk) &&
+         shoalL_mapput(&h->shrunk, ptr, bsize, NULL) != NULL;
     if (ok) noteshrunk(h, ptr, bsize, 1);
   }
   pthread_mutex_unlock(&h->largelock);

@@ -299,6 +299,7 @@ LUAI_FUNC void shoalL_leavemaps (ShoalHeap *h);
 LUAI_FUNC int shoalL_dropmaps (int all);
 LUAI_FUNC int shoalL_mapfails (void);
 LUAI_FUNC void shoalL_trimtails (ShoalHeap *h);
+LUAI_FUNC int shoalL_mapreserve (ShoalHeap *h, AddrMap *m);
 LUAI_FUNC Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size,
                                   Segment *seg);
 LUAI_FUNC size_t shoalL_mapget (const AddrMap *m, const char *b);

@@ -124,6 +124,18 @@ static int mapreserve (AddrMap *m) {
 }
 
 
+/*
+** Room in heap 'h''s address map 'm' for one more entry (under
+** 'largelock'); 0 if no memory. As for a mapping (see 'mapfresh'), the
+** memory short may be address space that cached and spare mappings hold
+** (RLIMIT_AS counts the C library's memory too): they go back, and it is
+** tried again.
+*/
+int shoalL_mapreserve (ShoalHeap *h, AddrMap *m) {
+  return mapreserve(m) || (shoalL_uncacheall(h) > 0 && mapreserve(m));
+}
+
+
 /* Enter block 'b' with 'size' (in segment 'seg') in 'm', no tail: its
    entry, NULL if no memory. */
 Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
@@ -612,7 +624,8 @@ static void *mediumalloc (ShoalHeap *h, size_t size, int grows) {
   size_t fresh;
   char *b;
   pthread_mutex_lock(&h->largelock);
-  if (!mapreserve(&h->large)) {  /* before a new segment, left empty else */
+  if (!shoalL_mapreserve(h, &h->large)) {  /* before a new segment, left
+                                             empty else */
     pthread_mutex_unlock(&h->largelock);
     return NULL;
   }
@@ -689,11 +702,12 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
     shoalA_countmapped(h, (ptrdiff_t)size);
   }
   pthread_mutex_lock(&h->largelock);
-  if (!shoalL_mapput(&h->large, m.base, m.size, NULL)) {
+  if (!shoalL_mapreserve(h, &h->large)) {
     pthread_mutex_unlock(&h->largelock);
     shoalA_unmap(h, m.base, m.size);
     return NULL;
   }
+  shoalL_mapput(&h->large, m.base, m.size, NULL);  /* room was reserved */
   pthread_mutex_unlock(&h->largelock);
   return m.base;
 }

@@ -337,17 +337,27 @@ static Segment *takespare (void) {
 
 
 /*
-** Segment 'sg' of a heap that goes, to the spares: its pages used or dirty
-** become dirty (most are resident), stamped now. One with none is unmapped.
+** Segment 'sg' of a heap that goes, to the spares: its resident pages
+** become dirty, stamped now, the others clean (the next heap counts them
+** fresh, as they will fault). A page used is not always resident: a slab's
+** pages given back (cold, parked, a mixed slab's runs) or never touched
+** are not, and were the next heap to count them dirty, it would put
+** blocks there without making room for them and give them back again
+** (mincore, one call: else, every page used or dirty). One with none
+** resident is unmapped.
 */
 void shoalM_leaveseg (Segment *sg) {
+  unsigned char in[SEGPAGES];
   long now = nowms();
   Segment *gone;
-  int n = 0;
+  int n = 0, known = (mincore(sg->base, SEGSIZE, in) == 0);
   sg->next = NULL;
   shoalA_countmapped(NULL, SEGSIZE);  /* the heap's count goes with it */
   for (int w = 0; w < SEGPAGES / 64; w++) {
-    sg->dirty[w] |= sg->used[w];
+    uint64_t resident = 0;
+    for (int i = 0; i < 64; i++)
+      resident |= (uint64_t)(!known || (in[w * 64 + i] & 1)) << i;
+    sg->dirty[w] = (sg->dirty[w] | sg->used[w]) & resident;
     sg->used[w] = 0;
     n += __builtin_popcountll(sg->dirty[w]);
   }
@@ -418,6 +428,8 @@ Segment *shoalM_newsegment (ShoalHeap *h) {
     return sg;
   }
   sg = calloc(1, sizeof(Segment));
+  if (sg == NULL && shoalL_uncacheall(h) > 0)  /* see 'shoalL_mapreserve' */
+    sg = calloc(1, sizeof(Segment));
   p = (sg != NULL && !shoalL_mapfails()) ? mapaligned(SEGSIZE) : NULL;
   if (p == NULL && sg != NULL && shoalL_uncacheall(h) > 0)  /* see 'mapfresh' */
     p = mapaligned(SEGSIZE);

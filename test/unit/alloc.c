@@ -1095,12 +1095,15 @@ static void test_shrinknomem (void) {
 ** fails (NULL) and leaves nothing mapped behind it (a new segment once
 ** stayed, empty, until a later block or a trim took it); a shrink that can
 ** neither get a slab nor note the block fails and leaves the block intact
-** and counted at its old size.
+** and counted at its old size. With spares waiting, they go back first
+** (the memory short may be address space they hold), and it works.
 */
 static void test_mapnomem (void) {
-  ShoalHeap *h = shoal_heapnew();
+  ShoalHeap *h;
   shoal_MemStats st0, st;
   unsigned char *a;
+  nospares();  /* none to give back: no memory at all */
+  h = shoal_heapnew();
   shoal_heapstats(h, &st0);
   shoalA_failmaps(1);
   a = shoal_alloc(h, NULL, 0, 40000);
@@ -1126,6 +1129,14 @@ static void test_mapnomem (void) {
   shoal_heapstats(h, &st);
   T_EQI(st.inuse, st0.inuse);
   T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
+  shoal_heapfree(h);  /* its segment, a spare */
+  T_OK(shoalA_spares(0) + shoalA_sparemaps(0) > 0);
+  h = shoal_heapnew();
+  shoalA_failmaps(1);
+  a = shoal_alloc(h, NULL, 0, 50000);  /* not a spare mapping's size */
+  shoalA_failmaps(0);
+  T_OK(a != NULL && shoalA_spares(0) + shoalA_sparemaps(0) == 0);
+  T_OK(shoalA_largeexact(h));
   shoal_heapfree(h);
 }
 
@@ -3243,6 +3254,67 @@ static void test_spares (void) {
 
 
 /*
+** A spare segment's pages that are not resident come to the next heap
+** clean, not dirty: a heap's empty slabs whose pages went back to the OS
+** stay used in their segment until the heap goes. Counted dirty, they
+** made the next heap's medium blocks fault without room made for them.
+*/
+static void test_sparecold (void) {
+  enum { N = 8000, MEDIUM = 60000 };
+  static unsigned char *p[N];
+  static unsigned char in[MB / 4096];
+  ShoalHeap *h;
+  char *lo, *hi;  /* the pages the blocks were on: of the one segment */
+  void *m;
+  size_t dirty;
+  long f0, faults;
+  int resident = 0;
+  nospares();
+  shoalA_purgedelay(10);
+  h = shoal_heapnew();
+  smallround(h, p, N);  /* 500 KB in 64-byte blocks: some 8 slabs */
+  if (!T_OK(h != NULL && p[N - 1] != NULL)) {
+    shoalA_purgedelay(500);
+    return;
+  }
+  lo = hi = (char *)p[0];
+  for (int i = 0; i < N; i++) {
+    if ((char *)p[i] < lo) lo = (char *)p[i];
+    if ((char *)p[i] + 64 > hi) hi = (char *)p[i] + 64;
+  }
+  lo = (char *)((uintptr_t)lo & ~(uintptr_t)4095);
+  hi = (char *)(((uintptr_t)hi + 4095) & ~(uintptr_t)4095);
+  for (int i = 0; i < N; i++) shoal_alloc(h, p[i], 64, 0);
+  usleep(30 * 1000);
+  shoal_heapexpire(h);  /* the empty slabs' pages (but a few) go back */
+  shoalA_purgedelay(500);
+  shoal_heapfree(h);
+  T_EQI(shoalA_spares(0), 1);
+  h = shoal_heapnew();
+  p[0] = shoal_alloc(h, NULL, 0, 64);  /* a slab of the spare segment */
+  if (!T_OK(h != NULL && p[0] != NULL)) return;
+  T_OK((char *)p[0] >= lo && (char *)p[0] < hi);
+  if (T_OK(hi - lo <= (ptrdiff_t)MB && mincore(lo, hi - lo, in) == 0))
+    for (int i = 0; i < (hi - lo) / 4096; i++) resident += in[i] & 1;
+  dirty = shoalA_dirty(h);
+  T_OK(dirty > 0 && dirty <= (size_t)resident * 4096);
+  if (!(dirty > 0 && dirty <= (size_t)resident * 4096))
+    printf("# %zu pages dirty, %d resident\n", dirty / 4096, resident);
+  if (!mapped) {  /* a medium block on dirty pages: no fault */
+    f0 = minflt();
+    m = shoal_alloc(h, NULL, 0, MEDIUM);
+    if (m != NULL) fill(m, MEDIUM, 3);
+    faults = minflt() - f0;
+    T_OK(m != NULL && shoalA_dirty(h) < dirty && faults < MEDIUM / 4096 / 2);
+    if (faults >= MEDIUM / 4096 / 2)
+      printf("# %ld faults for a medium block on dirty pages\n", faults);
+  }
+  T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
+
+/*
 ** Spare mappings: a heap that goes leaves its large blocks' mappings and
 ** its cached ones to the process, and the next heap's fresh mapping of the
 ** same size takes one, its pages still resident. At most 16, of 16 MB in
@@ -3604,6 +3676,7 @@ int main (int argc, char **argv) {
   test_memoryscope();
   test_cachebound();
   test_spares();
+  test_sparecold();
   test_sparemaps();
   test_sparethreads();
   test_reuse();
