@@ -151,12 +151,19 @@ Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
 }
 
 
+/* The entry of block 'b' in 'm', NULL if not there. */
+static const Mapping *mapfind (const AddrMap *m, const char *b) {
+  if (m->n == 0) return NULL;
+  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
+    if (m->slot[i].base == b) return &m->slot[i];
+  return NULL;
+}
+
+
 /* The size of block 'b' in 'm' (0: not there). */
 size_t shoalL_mapget (const AddrMap *m, const char *b) {
-  if (m->n == 0) return 0;
-  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
-    if (m->slot[i].base == b) return m->slot[i].size;
-  return 0;
+  const Mapping *e = mapfind(m, b);
+  return (e != NULL) ? e->size : 0;
 }
 
 
@@ -769,15 +776,20 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
 ** first takes the cached pages right after it, in place. A block that
 ** grows into other cached pages has its bytes copied instead, outside the
 ** lock: copying is cheaper than faulting in as many fresh pages. NULL: no
-** memory; the block stays as it was.
+** memory; the block stays as it was, its tail too, and the cached pages
+** it took go back to the cache (else they stayed in the block for good,
+** out of a trim's reach).
 */
 void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
-  size_t size = pageround(nsize), osize;
+  size_t size = pageround(nsize), osize, mapsize, tail;
+  const Mapping *e;
   void *p;
   Mapping m;
   Segment *sg;
   pthread_mutex_lock(&h->largelock);
-  osize = shoalL_maptake(&h->large, b, &sg);
+  e = mapfind(&h->large, b);
+  tail = (e != NULL) ? e->tail : 0;
+  osize = mapsize = shoalL_maptake(&h->large, b, &sg);
   if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
   if (size <= osize && size >= osize / 2) {  /* keeps its mapping */
     /* cannot fail: there was room */
@@ -808,13 +820,15 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
     p = remap(b, osize, size, flags);
     if (p == MAP_FAILED && shoalL_uncacheall(h) > 0)  /* see 'mapfresh' */
       p = remap(b, osize, size, flags);
-    if (p == MAP_FAILED) {
+    if (p == MAP_FAILED) {  /* as it was */
       p = NULL;
-      size = osize;
+      if (osize > mapsize) tocache(h, (char *)b + mapsize, osize - mapsize);
+      size = osize = mapsize;
+      poison((char *)b + mapsize - tail, tail);
     }
   }
   /* cannot fail: there was room */
-  shoalL_mapput(&h->large, p ? p : b, size, NULL);
+  shoalL_mapput(&h->large, p ? p : b, size, NULL)->tail = p ? 0 : tail;
   pthread_mutex_unlock(&h->largelock);
   if (p != NULL) shoalA_countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
   return p;

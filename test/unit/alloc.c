@@ -701,6 +701,59 @@ static void test_largegrowfail (void) {
 }
 
 
+/*
+** A large block whose growth fails keeps its tail, which a trim gives back
+** as before, and gives the cached pages after it that it took to grow
+** into back to the cache, which a trim unmaps: before, both stayed in the
+** block, out of a trim's reach, until it was freed.
+*/
+static void test_largegrowkeep (void) {
+  enum { BIG = 1000000, HALF = 600000, ONE = 1024 * 1024 };
+  const size_t tail = (BIG + 4095) / 4096 * 4096 - (HALF + 4095) / 4096 * 4096;
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  unsigned char *a, *b, *c;
+  nospares();  /* none to give back when the growth fails: no retry */
+  h = shoal_heapnew();
+  a = shoal_alloc(h, NULL, 0, BIG);  /* a mapping, medium blocks or not */
+  if (!T_OK(a != NULL)) return;
+  fill(a, HALF, 21);
+  a = shoal_alloc(h, a, BIG, HALF);  /* in place, with a tail */
+  shoal_heapstats(h, &st0);
+  shoalA_failremaps(1000);
+  b = shoal_alloc(h, a, HALF, 2 * BIG);
+  shoalA_failremaps(0);
+  T_OK(b == NULL && intact(a, HALF, 21) && shoalA_largeexact(h));
+  shoal_heaptrim(h);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped - tail);
+  shoal_alloc(h, a, HALF, 0);
+  shoal_heapfree(h);
+  nospares();
+  h = shoal_heapnew();
+  c = shoal_alloc(h, NULL, 0, ONE);
+  b = shoal_alloc(h, NULL, 0, ONE);
+  if (!T_OK(b != NULL && c != NULL)) return;
+  if (b + ONE == c) {  /* the kernel mapped 'b' just below 'c' */
+    fill(b, ONE, 22);
+    shoal_alloc(h, c, ONE, 0);  /* cached, just after 'b' */
+    shoal_heapstats(h, &st0);
+    shoalA_failremaps(1000);
+    a = shoal_alloc(h, b, ONE, 3 * ONE);  /* takes c's pages, then fails */
+    shoalA_failremaps(0);
+    T_OK(a == NULL && intact(b, ONE, 22) && shoalA_largeexact(h));
+    shoal_heaptrim(h);  /* c's pages, cached again, go */
+    shoal_heapstats(h, &st);
+    T_EQI(st.mapped, st0.mapped - ONE);
+  }
+  else
+    printf("# two mappings not side by side: a growth into cached pages "
+           "not tried\n");
+  shoal_alloc(h, b, ONE, 0);
+  shoal_heapfree(h);
+}
+
+
 /* The segments' bitmaps, a word at a time, match a page at a time. */
 static void test_bitmaps (void) {
   if (mapped) return;
@@ -3633,6 +3686,7 @@ int main (int argc, char **argv) {
   test_cachegrow();
   test_largetail();
   test_largegrowfail();
+  test_largegrowkeep();
   test_medium();
   test_bitmaps();
   test_mediumage();
