@@ -125,7 +125,7 @@ static int mapreserve (AddrMap *m) {
 
 
 /*
-** Room in heap 'h''s address map 'm' for one more entry (under
+** Room for one more entry in 'm', an address map of heap 'h' (under
 ** 'largelock'); 0 if no memory. As for a mapping (see 'mapfresh'), the
 ** memory short may be address space that cached and spare mappings hold
 ** (RLIMIT_AS counts the C library's memory too): they go back, and it is
