@@ -151,32 +151,25 @@ Mapping *shoalL_mapput (AddrMap *m, char *b, size_t size, Segment *seg) {
 }
 
 
-/* The entry of block 'b' in 'm', NULL if not there. */
-static const Mapping *mapfind (const AddrMap *m, const char *b) {
-  if (m->n == 0) return NULL;
-  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
-    if (m->slot[i].base == b) return &m->slot[i];
-  return NULL;
-}
-
-
 /* The size of block 'b' in 'm' (0: not there). */
 size_t shoalL_mapget (const AddrMap *m, const char *b) {
-  const Mapping *e = mapfind(m, b);
-  return (e != NULL) ? e->size : 0;
+  if (m->n == 0) return 0;
+  for (size_t i = slotof(m, b); m->slot[i].base != NULL; i = (i + 1) & (m->cap - 1))
+    if (m->slot[i].base == b) return m->slot[i].size;
+  return 0;
 }
 
 
-/* Take block 'b' out of 'm': its size (0: it was not there), and its
-   segment into '*seg' unless NULL. */
-size_t shoalL_maptake (AddrMap *m, char *b, Segment **seg) {
-  size_t wrap = m->cap - 1, i, j, size;
-  if (seg != NULL) *seg = NULL;
-  if (m->n == 0) return 0;
+/* Take block 'b' out of 'm': its entry into '*e' (size 0, segment and
+   tail none: it was not there). */
+static void maptakeentry (AddrMap *m, char *b, Mapping *e) {
+  size_t wrap = m->cap - 1, i, j;
+  e->size = e->tail = 0;
+  e->seg = NULL;
+  if (m->n == 0) return;
   for (i = slotof(m, b); m->slot[i].base != b; i = (i + 1) & wrap)
-    if (m->slot[i].base == NULL) return 0;
-  size = m->slot[i].size;
-  if (seg != NULL) *seg = m->slot[i].seg;
+    if (m->slot[i].base == NULL) return;
+  *e = m->slot[i];
   for (j = i;;) {  /* close the gap: no tombstones */
     size_t k;
     j = (j + 1) & wrap;
@@ -189,7 +182,16 @@ size_t shoalL_maptake (AddrMap *m, char *b, Segment **seg) {
   }
   m->slot[i].base = NULL;
   m->n--;
-  return size;
+}
+
+
+/* Take block 'b' out of 'm': its size (0: it was not there), and its
+   segment into '*seg' unless NULL. */
+size_t shoalL_maptake (AddrMap *m, char *b, Segment **seg) {
+  Mapping e;
+  maptakeentry(m, b, &e);
+  if (seg != NULL) *seg = e.seg;
+  return e.size;
 }
 
 
@@ -484,6 +486,7 @@ static void unmapmaps (Mapping *m, int n) {
    heap's count leaves the process's with the heap, as its segments'). */
 static void leavemap (char *b, size_t size) {
   Mapping gone[NSPAREMAPS];
+  long now;
   int n, k;
   shoalA_countmapped(NULL, (ptrdiff_t)size);
   if (size > SPAREMAPMAX) {
@@ -491,12 +494,13 @@ static void leavemap (char *b, size_t size) {
     return;
   }
   poison(b, size);
+  now = nowms();
   pthread_mutex_lock(&maplock);
-  n = sparemapsdue(nowms(), 0, size, gone);
+  n = sparemapsdue(now, 0, size, gone);
   k = atomic_load_explicit(&nsparemaps, relaxed);
   sparemaps[k].base = b;
   sparemaps[k].size = size;
-  sparemaps[k].freedat = nowms();
+  sparemaps[k].freedat = now;
   sparemapbytes += size;
   atomic_store(&nsparemaps, k + 1);
   pthread_mutex_unlock(&maplock);
@@ -782,14 +786,14 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
 */
 void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   size_t size = pageround(nsize), osize, mapsize, tail;
-  const Mapping *e;
   void *p;
-  Mapping m;
+  Mapping m, old;
   Segment *sg;
   pthread_mutex_lock(&h->largelock);
-  e = mapfind(&h->large, b);
-  tail = (e != NULL) ? e->tail : 0;
-  osize = mapsize = shoalL_maptake(&h->large, b, &sg);
+  maptakeentry(&h->large, b, &old);
+  osize = mapsize = old.size;
+  tail = old.tail;  /* kept, should a growth fail */
+  sg = old.seg;
   if (sg != NULL) return mediumresize(h, sg, b, osize, nsize, flags);
   if (size <= osize && size >= osize / 2) {  /* keeps its mapping */
     /* cannot fail: there was room */
