@@ -52,6 +52,9 @@ LUAI_FUNC void shoalA_failslabs (int n);
 LUAI_FUNC void shoalA_failmaps (int n);
 /* for tests: the next 'n' fresh mappings (large blocks, segments) fail */
 LUAI_FUNC void shoalA_failmmaps (int n);
+/* for tests: the next 'n' new segments' headers fail (no memory) at the
+   first try, not at the try after the cached memory went back */
+LUAI_FUNC void shoalA_failheads (int n);
 /* for tests: how long (ms) a heap keeps memory it no longer uses (500) */
 LUAI_FUNC void shoalA_purgedelay (int ms);
 /* for tests: large blocks up to MAXMEDIUM (grown: MAXGROWN) from

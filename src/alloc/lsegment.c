@@ -402,6 +402,13 @@ int shoalA_spares (int drop) {
 }
 
 
+static atomic_int failheads;  /* for tests: headers to fail at a first try */
+
+void shoalA_failheads (int n) {
+  atomic_store(&failheads, n);
+}
+
+
 /*
 ** A new segment, all its pages free (under 'largelock'): a spare one if
 ** there is one, its resident pages dirty. The heap holds those beside
@@ -427,7 +434,7 @@ Segment *shoalM_newsegment (ShoalHeap *h) {
     shoalA_countmapped(h, SEGSIZE);  /* to the heap's, and the process's */
     return sg;
   }
-  sg = calloc(1, sizeof(Segment));
+  sg = injected(&failheads) ? NULL : calloc(1, sizeof(Segment));
   if (sg == NULL && shoalL_uncacheall(h) > 0)  /* see 'shoalL_mapreserve' */
     sg = calloc(1, sizeof(Segment));
   p = (sg != NULL && !shoalL_mapfails()) ? mapaligned(SEGSIZE) : NULL;

@@ -42,6 +42,7 @@ extern size_t shoalA_mixedruns (ShoalHeap *h);
 extern void shoalA_failslabs (int n);
 extern void shoalA_failmaps (int n);
 extern void shoalA_failmmaps (int n);
+extern void shoalA_failheads (int n);
 extern void shoalA_purgedelay (int ms);
 extern void shoalA_pagesize (long n);
 
@@ -1200,6 +1201,50 @@ static void test_mapnomem (void) {
   shoalA_failmaps(0);
   T_OK(a != NULL && shoalA_spares(0) + shoalA_sparemaps(0) == 0);
   T_OK(shoalA_largeexact(h));
+  shoal_heapfree(h);
+}
+
+
+/*
+** No memory for a new segment's header: as when a mapping fails, the
+** spare and cached mappings go back first (under RLIMIT_AS it is the C
+** library's memory short), and the header is asked for again. Without
+** that second try the first small block fails: its heap asks for a slab
+** twice (a MIXED slab, then its class's), and both first tries fail.
+** (A heap's own cache is no test of it: a new slab makes room first.)
+*/
+static void test_headnomem (void) {
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  unsigned char *a;
+  nospares();
+  h = shoal_heapnew();
+  a = shoal_alloc(h, NULL, 0, 1024 * 1024);  /* a mapping, no segment */
+  if (!T_OK(a != NULL)) { shoal_heapfree(h); return; }
+  shoal_heapfree(h);  /* the mapping a spare */
+  if (!T_OK(shoalA_spares(1) == 0 && shoalA_sparemaps(0) == 1)) return;
+  h = shoal_heapnew();
+  shoalA_failheads(2);
+  a = shoal_alloc(h, NULL, 0, 64);  /* a slab: a first segment */
+  shoalA_failheads(0);
+  T_OK(a != NULL);
+  T_EQI(shoalA_sparemaps(0), 0);
+  T_OK(shoalA_largeexact(h));
+  if (a != NULL) shoal_alloc(h, a, 64, 0);
+  shoal_heapfree(h);
+  nospares();  /* nothing to give back: the block fails, the heap lives */
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  shoalA_failheads(2);
+  a = shoal_alloc(h, NULL, 0, 64);
+  shoalA_failheads(0);
+  T_OK(a == NULL);
+  shoal_heapstats(h, &st);
+  T_EQI(st.inuse, st0.inuse);
+  T_EQI(st.mapped, st0.mapped);
+  a = shoal_alloc(h, NULL, 0, 64);
+  T_OK(a != NULL);
+  if (a != NULL) shoal_alloc(h, a, 64, 0);
   shoal_heapfree(h);
 }
 
@@ -3709,6 +3754,7 @@ int main (int argc, char **argv) {
   test_mediumroom();
   test_shrinknomem();
   test_mapnomem();
+  test_headnomem();
   test_mediumvmas();
   test_shrinkremote();
   test_concurrent();
