@@ -91,6 +91,22 @@ static double median (const Series *s) {
 }
 
 
+/*
+** The median of the ratios run by run: s's run k against s0's run k, made
+** in the same round (runs alternate). A machine that slows for a few
+** rounds moves both alike and leaves those ratios, where it may move one
+** median and not the other. 0: none (a run without the metric).
+*/
+static double paired (const Series *s, const Series *s0, int runs) {
+  Series r;
+  r.n = 0;
+  if (s->n != runs || s0->n != runs) return 0;
+  for (int k = 0; k < runs; k++)
+    if (s0->v[k] != 0) r.v[r.n++] = s->v[k] / s0->v[k];
+  return median(&r);
+}
+
+
 /* Run v's command once; the child's stdout is scanned for METRIC lines and
    echoed to stderr when the run fails. */
 static void run_once (Variant *v, const char *name, int run, int runs) {
@@ -189,6 +205,18 @@ static void write_json (const char *path, const char *name, int runs) {
     }
     fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
   }
+  fprintf(f, "  },\n  \"paired\": {\n");
+  for (int i = 1; i < nvars; i++) {
+    fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
+    for (int j = first; j < vars[i].ns; j++) {
+      Series *base = findseries(&vars[0], vars[i].s[j].name);
+      double p = base ? paired(&vars[i].s[j], base, runs) : 0;
+      fprintf(f, "%s\"%s\": ", j > first ? ", " : "", vars[i].s[j].name);
+      if (p != 0) fprintf(f, "%.4f", p);
+      else fprintf(f, "null");
+    }
+    fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
+  }
   fprintf(f, "  }\n}\n");
   fclose(f);
 }
@@ -226,6 +254,24 @@ static void write_table (const char *mdpath, const char *name, int runs) {
       if (s == NULL || median(s0) == 0) { printf("  %*s", w, "-"); fprintf(md, " - |"); continue; }
       printf("  %*.3f", w, median(s) / median(s0));
       fprintf(md, " %.3f |", median(s) / median(s0));
+    }
+    printf("\n");
+    fprintf(md, "\n");
+  }
+  if (first == 0 && runs > 1) {  /* time's ratios run by run (see 'paired') */
+    const char *what = "time, paired by run";
+    printf("  %-22s", what);
+    fprintf(md, "| | %s |", what);
+    for (int i = 0; i < nvars; i++) {
+      printf(" %12s", "");
+      fprintf(md, " |");
+    }
+    for (int i = 1; i < nvars; i++) {
+      double p = paired(&vars[i].s[0], &vars[0].s[0], runs);
+      int w = (int)(strlen(vars[i].label) + strlen(vars[0].label) + 1);
+      if (p == 0) { printf("  %*s", w, "-"); fprintf(md, " - |"); continue; }
+      printf("  %*.3f", w, p);
+      fprintf(md, " %.3f |", p);
     }
     printf("\n");
     fprintf(md, "\n");

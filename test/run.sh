@@ -70,6 +70,8 @@ group "shoal/codecache (trust)" "$log/unit-shoal-codecache-trust.log" \
 echo "fetching Lua, applying the patch series"
 group "fetch" "$log/fetch.log" test/fetch/test-fetch.sh "$LUA_TGZ"
 group "patch series tools" "$log/patches.log" test/patches/test-patches.sh "$LUA_TGZ"
+echo "tools"
+group "benchmark harness" "$log/benchrun.log" test/bench/test-benchrun.sh "$O/tools/benchrun"
 
 echo "interpreters"
 banner() {  # the Shoal interpreter names itself and the Lua it runs on

@@ -32,6 +32,7 @@ $(O)/ext/lpeg/.stamp: $(O)/shoal/include/.stamp | $(LPEG_TGZ)
 	touch $@
 
 .PHONY: test test-deps
-test-deps: stock shoal $(UNIT_BIN) $(O)/test/cmod/cmod.so $(O)/ext/lpeg/.stamp
+test-deps: stock shoal $(UNIT_BIN) $(O)/test/cmod/cmod.so $(O)/ext/lpeg/.stamp \
+           $(O)/tools/benchrun
 test: test-deps
 	O=$(O) SAN=$(SAN) VALGRIND=$(VALGRIND) LUA_TGZ=$(LUA_TGZ) test/run.sh
