@@ -93,17 +93,20 @@ static double median (const Series *s) {
 
 /*
 ** The median of the ratios run by run: s's run k against s0's run k, made
-** in the same round (runs alternate). A machine that slows for a few
-** rounds moves both alike and leaves those ratios, where it may move one
-** median and not the other. 0: none (a run without the metric).
+** in the same round (runs alternate), into '*p'. A machine that slows for
+** a few rounds moves both alike and leaves those ratios, where it may
+** move one median and not the other. 0: none (a run without the metric,
+** or the baseline 0 in every run).
 */
-static double paired (const Series *s, const Series *s0, int runs) {
+static int paired (const Series *s, const Series *s0, int runs, double *p) {
   Series r;
   r.n = 0;
   if (s->n != runs || s0->n != runs) return 0;
   for (int k = 0; k < runs; k++)
     if (s0->v[k] != 0) r.v[r.n++] = s->v[k] / s0->v[k];
-  return median(&r);
+  if (r.n == 0) return 0;
+  *p = median(&r);
+  return 1;
 }
 
 
@@ -210,9 +213,9 @@ static void write_json (const char *path, const char *name, int runs) {
     fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
     for (int j = first; j < vars[i].ns; j++) {
       Series *base = findseries(&vars[0], vars[i].s[j].name);
-      double p = base ? paired(&vars[i].s[j], base, runs) : 0;
+      double p;
       fprintf(f, "%s\"%s\": ", j > first ? ", " : "", vars[i].s[j].name);
-      if (p != 0) fprintf(f, "%.4f", p);
+      if (base && paired(&vars[i].s[j], base, runs, &p)) fprintf(f, "%.4f", p);
       else fprintf(f, "null");
     }
     fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
@@ -267,9 +270,13 @@ static void write_table (const char *mdpath, const char *name, int runs) {
       fprintf(md, " |");
     }
     for (int i = 1; i < nvars; i++) {
-      double p = paired(&vars[i].s[0], &vars[0].s[0], runs);
+      double p;
       int w = (int)(strlen(vars[i].label) + strlen(vars[0].label) + 1);
-      if (p == 0) { printf("  %*s", w, "-"); fprintf(md, " - |"); continue; }
+      if (!paired(&vars[i].s[0], &vars[0].s[0], runs, &p)) {
+        printf("  %*s", w, "-");
+        fprintf(md, " - |");
+        continue;
+      }
       printf("  %*.3f", w, p);
       fprintf(md, " %.3f |", p);
     }

@@ -44,6 +44,12 @@ SH
   -v "other=sh $tmp/gap.sh $tmp/b" > "$tmp/out" 2>&1
 check "a gap: no paired ratio" has "$tmp/w.json" '"other/base": {"x": null}'
 
+# a variant whose metric is 0 in every run: paired ratio 0, not none
+rm -f "$tmp/a" "$tmp/b"
+"$br" -m -n z -r 3 -o "$tmp/z.json" -v "base=sh $tmp/seq.sh $tmp/a 1 2 3" \
+  -v "other=sh $tmp/seq.sh $tmp/b 0 0 0" > "$tmp/out" 2>&1
+check "zero: paired ratio 0" bash -c "grep -A1 '\"paired\"' '$tmp/z.json' | grep -q '\"x\": 0.0000'"
+
 # bad arguments: a message and a failure, no output file
 "$br" -n x -r 0 -o "$tmp/x.json" -v "base=true" > "$tmp/out" 2>&1
 check "runs 0 refused" test $? -ne 0
