@@ -1155,6 +1155,32 @@ static void test_shrinknomem (void) {
 
 
 /*
+** With no spare to give back, a fresh heap's first block of 'size' bytes
+** while 'fail' injects 'n' failures: NULL, the heap's counts unchanged;
+** then, memory again, it works. The heap; the block into '*b'.
+*/
+static ShoalHeap *nomemthen (void (*fail) (int), int n, size_t size,
+                             unsigned char **b) {
+  ShoalHeap *h;
+  shoal_MemStats st0, st;
+  nospares();
+  h = shoal_heapnew();
+  shoal_heapstats(h, &st0);
+  fail(n);
+  *b = shoal_alloc(h, NULL, 0, size);
+  fail(0);
+  T_OK(*b == NULL);
+  shoal_heapstats(h, &st);
+  T_EQI(st.mapped, st0.mapped);
+  T_EQI(st.inuse, st0.inuse);
+  T_OK(shoalA_largeexact(h));
+  *b = shoal_alloc(h, NULL, 0, size);
+  T_OK(*b != NULL);
+  return h;
+}
+
+
+/*
 ** No memory to note a block in the heap's address maps: a new large block
 ** fails (NULL) and leaves nothing mapped behind it (a new segment once
 ** stayed, empty, until a later block or a trim took it); a shrink that can
@@ -1164,21 +1190,11 @@ static void test_shrinknomem (void) {
 */
 static void test_mapnomem (void) {
   ShoalHeap *h;
-  shoal_MemStats st0, st;
+  shoal_MemStats st1, st;
   unsigned char *a;
-  nospares();  /* none to give back: no memory at all */
-  h = shoal_heapnew();
-  shoal_heapstats(h, &st0);
-  shoalA_failmaps(1);
-  a = shoal_alloc(h, NULL, 0, 40000);
-  shoalA_failmaps(0);
-  T_OK(a == NULL);
-  shoal_heapstats(h, &st);
-  T_EQI(st.mapped, st0.mapped);
-  T_EQI(st.inuse, st0.inuse);
-  T_OK(shoalA_largeexact(h));
-  a = shoal_alloc(h, NULL, 0, 40000);  /* memory again: it works */
-  if (!T_OK(a != NULL)) { shoal_heapfree(h); return; }
+  h = nomemthen(shoalA_failmaps, 1, 40000, &a);
+  if (a == NULL) { shoal_heapfree(h); return; }
+  shoal_heapstats(h, &st1);
   fill(a, 40000, 5);
   shoalA_failslabs(1000);
   shoalA_failmaps(1000);
@@ -1186,12 +1202,12 @@ static void test_mapnomem (void) {
   shoalA_failmaps(0);
   shoalA_failslabs(0);
   shoal_heapstats(h, &st);
-  T_EQI(st.inuse, st0.inuse + 40000);
+  T_EQI(st.inuse, st1.inuse);
   T_OK(intact(a, 40000, 5));
   T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
   shoal_alloc(h, a, 40000, 0);
   shoal_heapstats(h, &st);
-  T_EQI(st.inuse, st0.inuse);
+  T_EQI(st.inuse, st1.inuse - 40000);
   T_OK(shoalA_shrunkexact(h) && shoalA_largeexact(h));
   shoal_heapfree(h);  /* its segment, a spare */
   T_OK(shoalA_spares(0) + shoalA_sparemaps(0) > 0);
@@ -1215,7 +1231,6 @@ static void test_mapnomem (void) {
 */
 static void test_headnomem (void) {
   ShoalHeap *h;
-  shoal_MemStats st0, st;
   unsigned char *a;
   nospares();
   h = shoal_heapnew();
@@ -1232,18 +1247,7 @@ static void test_headnomem (void) {
   T_OK(shoalA_largeexact(h));
   if (a != NULL) shoal_alloc(h, a, 64, 0);
   shoal_heapfree(h);
-  nospares();  /* nothing to give back: the block fails, the heap lives */
-  h = shoal_heapnew();
-  shoal_heapstats(h, &st0);
-  shoalA_failheads(2);
-  a = shoal_alloc(h, NULL, 0, 64);
-  shoalA_failheads(0);
-  T_OK(a == NULL);
-  shoal_heapstats(h, &st);
-  T_EQI(st.inuse, st0.inuse);
-  T_EQI(st.mapped, st0.mapped);
-  a = shoal_alloc(h, NULL, 0, 64);
-  T_OK(a != NULL);
+  h = nomemthen(shoalA_failheads, 2, 64, &a);  /* nothing to give back */
   if (a != NULL) shoal_alloc(h, a, 64, 0);
   shoal_heapfree(h);
 }
