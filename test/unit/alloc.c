@@ -127,6 +127,11 @@ static void nospares (void) {
   shoalA_sparemaps(1);
 }
 
+/* 'n' bytes rounded up to whole pages: what a large block maps */
+static size_t pageup (size_t n) {
+  return (n + 4095) / 4096 * 4096;
+}
+
 static int intact (const unsigned char *p, size_t n, unsigned char tag) {
   for (size_t i = 0; i < n; i++)
     if (p[i] != (unsigned char)(tag + i)) return 0;
@@ -601,7 +606,7 @@ static void test_cachegrow (void) {
 */
 static void test_largetail (void) {
   enum { BIG = 1000000, HALF = 600000, SMALL = 300000 };
-  const size_t tail = (BIG + 4095) / 4096 * 4096 - (HALF + 4095) / 4096 * 4096;
+  const size_t tail = pageup(BIG) - pageup(HALF);
   ShoalHeap *h = shoal_heapnew();
   shoal_MemStats st0, st;
   unsigned char *a, *b;
@@ -710,7 +715,7 @@ static void test_largegrowfail (void) {
 */
 static void test_largegrowkeep (void) {
   enum { BIG = 1000000, HALF = 600000, ONE = 1024 * 1024 };
-  const size_t tail = (BIG + 4095) / 4096 * 4096 - (HALF + 4095) / 4096 * 4096;
+  const size_t tail = pageup(BIG) - pageup(HALF);
   ShoalHeap *h;
   shoal_MemStats st0, st;
   unsigned char *a, *b, *c, *blk[8];
@@ -3633,9 +3638,9 @@ static void test_rebuild (void) {
 */
 static void test_mapretry (void) {
   enum { BIG = 400000 };
-  const size_t big = (BIG + 4095) / 4096 * 4096;  /* pages of each size */
-  const size_t big2 = (2 * BIG + 4095) / 4096 * 4096;
-  const size_t big4 = (4 * BIG + 4095) / 4096 * 4096;
+  const size_t big = pageup(BIG);  /* pages of each size */
+  const size_t big2 = pageup(2 * BIG);
+  const size_t big4 = pageup(4 * BIG);
   ShoalHeap *h;
   shoal_MemStats st0, st;
   unsigned char *a, *b, *c, *apart;
@@ -3648,7 +3653,7 @@ static void test_mapretry (void) {
   shoal_alloc(h, a, BIG, 0);  /* both cached */
   shoal_alloc(h, b, BIG + 50000, 0);
   shoal_heapstats(h, &st0);
-  st0.mapped -= big + (BIG + 50000 + 4095) / 4096 * 4096;  /* 'apart' only */
+  st0.mapped -= big + pageup(BIG + 50000);  /* 'apart' only */
   /* the larger one is grown (mremap: fails), then given back; a fresh
      mapping fails, then the other cached one goes back */
   shoalA_failremaps(1);
