@@ -170,6 +170,30 @@ static void json_series (FILE *f, const Series *s, const char *indent) {
 }
 
 
+/* The JSON's object 'key': each variant's ratios to the baseline, of
+   medians or ('bypair') paired by run; null where there is none. */
+static void json_ratios (FILE *f, const char *key, int bypair, int runs) {
+  fprintf(f, "  },\n  \"%s\": {\n", key);
+  for (int i = 1; i < nvars; i++) {
+    fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
+    for (int j = first; j < vars[i].ns; j++) {
+      Series *s = &vars[i].s[j], *base = findseries(&vars[0], s->name);
+      double r = 0;
+      int ok = 0;
+      if (base != NULL && bypair) ok = paired(s, base, runs, &r);
+      else if (base != NULL && median(base) != 0 && s->n > 0) {
+        r = median(s) / median(base);
+        ok = 1;
+      }
+      fprintf(f, "%s\"%s\": ", j > first ? ", " : "", s->name);
+      if (ok) fprintf(f, "%.4f", r);
+      else fprintf(f, "null");
+    }
+    fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
+  }
+}
+
+
 static void write_json (const char *path, const char *name, int runs) {
   FILE *f = fopen(path, "w");
   char date[32];
@@ -196,30 +220,8 @@ static void write_json (const char *path, const char *name, int runs) {
     }
     fprintf(f, "    }%s\n", i + 1 < nvars ? "," : "");
   }
-  fprintf(f, "  },\n  \"ratios\": {\n");
-  for (int i = 1; i < nvars; i++) {
-    fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
-    for (int j = first; j < vars[i].ns; j++) {
-      Series *base = findseries(&vars[0], vars[i].s[j].name);
-      double b = base ? median(base) : 0;
-      fprintf(f, "%s\"%s\": ", j > first ? ", " : "", vars[i].s[j].name);
-      if (b != 0 && vars[i].s[j].n > 0) fprintf(f, "%.4f", median(&vars[i].s[j]) / b);
-      else fprintf(f, "null");
-    }
-    fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
-  }
-  fprintf(f, "  },\n  \"paired\": {\n");
-  for (int i = 1; i < nvars; i++) {
-    fprintf(f, "    \"%s/%s\": {", vars[i].label, vars[0].label);
-    for (int j = first; j < vars[i].ns; j++) {
-      Series *base = findseries(&vars[0], vars[i].s[j].name);
-      double p;
-      fprintf(f, "%s\"%s\": ", j > first ? ", " : "", vars[i].s[j].name);
-      if (base && paired(&vars[i].s[j], base, runs, &p)) fprintf(f, "%.4f", p);
-      else fprintf(f, "null");
-    }
-    fprintf(f, "}%s\n", i + 1 < nvars ? "," : "");
-  }
+  json_ratios(f, "ratios", 0, runs);
+  json_ratios(f, "paired", 1, runs);
   fprintf(f, "  }\n}\n");
   fclose(f);
 }
