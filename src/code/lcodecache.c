@@ -383,6 +383,27 @@ static Entry *findbyname (const char *name, const struct stat *st,
 }
 
 
+/*
+** The stat by which require's search (loadlib.c's 'readable') last found
+** a cached file on this thread. The searcher loads the file it found at
+** once ('shoalC_found', then luaL_loadfilex), and that load takes this
+** stat for its own: one stat a require of a cached module, not two. A
+** file changed in between is loaded as it was when found, as if the
+** change had come just after. Any other call of 'readable' or of
+** luaL_loadfilex forgets it, so a package.searchpath long before a
+** loadfile never stands for the loadfile's check.
+*/
+#define FOUND_NONE	0
+#define FOUND_SEARCHED	1	/* 'readable' had a hit on 'name' */
+#define FOUND_LOADING	2	/* and the searcher is loading that file now */
+
+static _Thread_local struct {
+  int state;
+  struct stat st;
+  char name[512];
+} found;
+
+
 /* Push the version of the ready entry 'e' (under 'lock', let go here). */
 static int pushhit (lua_State *L, Entry *e, const char *mode) {
   int binary = e->binary;
@@ -403,13 +424,17 @@ static int pushhit (lua_State *L, Entry *e, const char *mode) {
 int shoalC_loadfilex (lua_State *L, const char *filename, const char *mode,
                       shoal_Loader load) {
   int pmode = processmode(), vmode = vmmode(L), status;
+  int known = (found.state == FOUND_LOADING && filename != NULL &&
+               strcmp(found.name, filename) == 0);
   char *path, *msg;
   struct stat st;
   Entry *e;
   Version *v;
+  found.state = FOUND_NONE;  /* for this load only */
   if (filename == NULL || pmode == MODE_OFF || vmode == SHOAL_CACHE_OFF)
     return load(L, filename, mode);  /* stdin is never cached */
-  if (stat(filename, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (known) st = found.st;  /* the search's hit: a regular file */
+  if ((known || stat(filename, &st) == 0) && S_ISREG(st.st_mode)) {
     pthread_mutex_lock(&lock);
     if ((e = findbyname(filename, &st, pmode)) != NULL) {
       namehits++;
@@ -512,6 +537,7 @@ static int named (const char *name) {
 int shoalC_readable (const char *filename, int (*openable) (const char *)) {
   int pmode = processmode(), hit = 0;
   struct stat st;
+  found.state = FOUND_NONE;
   if (pmode != MODE_OFF) {
     pthread_mutex_lock(&lock);
     hit = named(filename);
@@ -524,7 +550,23 @@ int shoalC_readable (const char *filename, int (*openable) (const char *)) {
   hit = S_ISREG(st.st_mode) && findbyname(filename, &st, pmode) != NULL;
   searchhits += hit;
   pthread_mutex_unlock(&lock);
+  if (hit && strlen(filename) < sizeof(found.name)) {
+    strcpy(found.name, filename);
+    found.st = st;
+    found.state = FOUND_SEARCHED;
+  }
   return hit || openable(filename);
+}
+
+
+/*
+** require's Lua searcher is about to load 'filename', which its search
+** just found: if by a hit of 'readable', that load may take its stat.
+*/
+void shoalC_found (const char *filename) {
+  found.state = (found.state == FOUND_SEARCHED &&
+                 strcmp(found.name, filename) == 0) ? FOUND_LOADING
+                                                    : FOUND_NONE;
 }
 
 

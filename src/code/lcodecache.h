@@ -18,6 +18,8 @@ LUAI_FUNC int shoalC_loadfilex (lua_State *L, const char *filename,
 /* stock loadlib.c 'readable', which the cache calls for files it lacks */
 LUAI_FUNC int shoalC_readable (const char *filename,
                                int (*openable) (const char *filename));
+/* loadlib.c's Lua searcher: it loads 'filename', which 'readable' found */
+LUAI_FUNC void shoalC_found (const char *filename);
 LUAI_FUNC int shoalC_openlib (lua_State *L);
 
 #endif

@@ -49,6 +49,19 @@ static lua_Integer run (lua_State *L, const char *code) {
 }
 
 
+/*
+** The library's calls of stat, counted: the link wraps 'stat' (test.mk:
+** -Wl,--wrap=stat), so every call in lcodecache.c comes here.
+*/
+static atomic_long nstats;
+
+int __real_stat (const char *path, struct stat *st);
+int __wrap_stat (const char *path, struct stat *st) {
+  atomic_fetch_add(&nstats, 1);
+  return __real_stat(path, st);
+}
+
+
 static lua_Integer cachestat (lua_State *L, const char *field) {
   char code[128];
   snprintf(code, sizeof code, "return require('shoal.cache').stats().%s", field);
@@ -755,6 +768,69 @@ static void test_search (void) {
 }
 
 
+/*
+** require of a cached module: its search finds the file with a stat, and
+** the load takes that stat for its own (one stat, not two). Only the
+** searcher's load right after its search does: a package.searchpath
+** before a loadfile or a require, the file edited in between, leaves
+** each to check the file anew. The files have settled, so that no
+** checksum of a racy entry (see 'isracy') would catch the edit instead.
+** A name too long to keep costs two stats.
+*/
+static char founddir[300];
+
+static void test_found (void) {
+  char a[PATH_MAX], f[PATH_MAX + 16], code[3 * PATH_MAX];
+  lua_State *L;
+  long n;
+  snprintf(f, sizeof f, "%s/m.lua", founddir);
+  settle(f);
+  snprintf(f, sizeof f, "%s/m2.lua", founddir);
+  settle(f);
+  snprintf(code, sizeof code, "package.path = '%s/?.lua' "
+           "return require('m'):byte() + require('m2'):byte()", founddir);
+  L = newvm();
+  T_EQI(run(L, code), 'a' + 'a');  /* parsed */
+  lua_close(L);
+  L = newvm();
+  n = atomic_load(&nstats);
+  T_EQI(run(L, code), 'a' + 'a');  /* hits */
+  T_EQI(atomic_load(&nstats) - n, 2);
+  lua_close(L);
+  /* found by package.searchpath, edited (another size), then loaded */
+  L = newvm();
+  snprintf(code, sizeof code, "package.path = '%s/?.lua' "
+           "local p = package.searchpath('m', package.path) "
+           "local h = io.open(p, 'w') h:write(\"return 'bb'\") h:close() "
+           "return loadfile(p)():byte()", founddir);
+  T_EQI(run(L, code), 'b');
+  snprintf(code, sizeof code,
+           "local p = package.searchpath('m2', package.path) "
+           "local h = io.open(p, 'w') h:write(\"return 'cc'\") h:close() "
+           "return require('m2'):byte()");
+  T_EQI(run(L, code), 'c');
+  lua_close(L);
+  /* a name of more than 512 bytes */
+  snprintf(a, sizeof a, "%s", founddir);
+  while (strlen(a) < 560) {
+    strcat(a, "/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+    T_EQI(mkdir(a, 0700), 0);
+  }
+  snprintf(f, sizeof f, "%s/m.lua", a);
+  t_writefile(f, "return 'd'");
+  snprintf(code, sizeof code, "package.path = '%s/?.lua' "
+           "return require('m'):byte()", a);
+  L = newvm();
+  T_EQI(run(L, code), 'd');
+  lua_close(L);
+  L = newvm();
+  n = atomic_load(&nstats);
+  T_EQI(run(L, code), 'd');
+  T_EQI(atomic_load(&nstats) - n, 2);  /* the search's, the load's */
+  lua_close(L);
+}
+
+
 /* The tests that need the process mode 'trust' (SHOAL_CODECACHE=trust). */
 static void trustmain (void) {
   char real[PATH_MAX], big1[PATH_MAX + 16], big2[PATH_MAX + 16];
@@ -776,8 +852,15 @@ static void trustmain (void) {
 
 /* The tests in the default process mode. */
 static void onmain (void) {
+  char path[320];
   snprintf(settled, sizeof settled, "%s/settled.lua", dir);
   t_writefile(settled, "return 5");  /* settles while the others run */
+  snprintf(founddir, sizeof founddir, "%s/found", dir);
+  T_EQI(mkdir(founddir, 0700), 0);
+  snprintf(path, sizeof path, "%s/m.lua", founddir);
+  t_writefile(path, "return 'a'");  /* and these */
+  snprintf(path, sizeof path, "%s/m2.lua", founddir);
+  t_writefile(path, "return 'a'");
   test_threads();
   test_reload();
   test_share_clone();
@@ -791,6 +874,7 @@ static void onmain (void) {
   test_close_finalizers();
   test_settled_chmod();
   test_search();
+  test_found();
 }
 
 
