@@ -132,6 +132,8 @@ struct ShoalHeap {
   void *mixfree[NCLASSES];  /* free blocks of MIXED slabs */
   Slab *partial[NCLASSES];  /* other slabs with free blocks */
   Slab *mixed;  /* the MIXED slab being carved */
+  char *mixlo, *mixhi;  /* its pages below 'mixlo' and from 'mixhi' up were
+                           faulted in (see 'prefault') */
   char *spare, *spareend;  /* room of MIXED slabs carved again: a freed block
                              or a run (see 'newspare') */
   int nmixed;  /* MIXED slabs so far */

@@ -45,6 +45,7 @@ extern void shoalA_failmmaps (int n);
 extern void shoalA_failheads (int n);
 extern void shoalA_purgedelay (int ms);
 extern void shoalA_pagesize (long n);
+extern void shoalA_nopopulate (int on);
 
 /* run as 'alloc mapped': every large block a mapping of its own (else
    those up to 256 KB are pages of the heap's segments: medium blocks) */
@@ -354,6 +355,61 @@ static void test_classes (void) {
     shoal_heapfree(h);
   }
   free(p);
+}
+
+
+/* Is the page at 'a' in memory? */
+static int inmemory (uintptr_t a) {
+  unsigned char v = 0;
+  return mincore((void *)(a & ~(uintptr_t)4095), 4096, &v) == 0 && (v & 1);
+}
+
+/*
+** A fresh heap's MIXED slab is faulted in ahead of the carving, bottom up
+** (64 bytes) and top down (40): the pages the carved blocks span are in
+** memory, and the next one, no more. Nothing writes the blocks, so a page
+** in memory is one the allocator asked for. With shoalA_nopopulate (a
+** kernel without MADV_POPULATE_WRITE), only the header's page is.
+*/
+static void test_prefault (void) {
+  enum { N = 500 };
+  for (int off = 0; off <= 1; off++) {
+    for (int k = 0; k < 2; k++) {
+      size_t size = k ? 40 : 64;
+      uintptr_t base = 0, lo = UINTPTR_MAX, hi = 0;
+      int spanin = 1, maxahead = 0, maxin = 0;
+      ShoalHeap *h;
+      nospares();  /* pages never touched before */
+      shoalA_nopopulate(off);
+      h = shoal_heapnew();
+      for (int i = 0; i < N; i++) {
+        uintptr_t b = (uintptr_t)shoal_alloc(h, NULL, 0, size);
+        int ahead = 0, in = 0;
+        if (i == 0) base = b & ~(uintptr_t)(64 * 1024 - 1);
+        if (b < lo) lo = b;
+        if (b + size > hi) hi = b + size;
+        for (uintptr_t a = base + 4096; a < base + 64 * 1024; a += 4096) {
+          int carved = a + 4096 > lo && a < hi;
+          if (inmemory(a)) {
+            in++;
+            ahead += !carved;
+          }
+          else spanin &= !carved;
+        }
+        if (ahead > maxahead) maxahead = ahead;
+        if (in > maxin) maxin = in;
+      }
+      T_OK(hi - lo <= 64 * 1024 - 4096);  /* one slab */
+      T_OK(inmemory(base));  /* the header's */
+      if (off) T_EQI(maxin, 0);
+      else {
+        T_OK(spanin);
+        T_EQI(maxahead, 1);  /* a page ahead, never more */
+      }
+      shoal_heapfree(h);
+    }
+  }
+  shoalA_nopopulate(0);
 }
 
 
@@ -3743,6 +3799,7 @@ int main (int argc, char **argv) {
   smallonly = 0;
   test_remote();
   test_mixed();
+  test_prefault();
   test_classes();
   test_spare();
   test_large();
