@@ -232,11 +232,13 @@ static void list (ShoalHeap *h, Slab *s) {
 /* A slab ready for class 'c': a kept empty one, or a new one. */
 static Slab *newslab (ShoalHeap *h, int c) {
   Slab *s;
+  int warm = 0;  /* its pages in memory */
   pthread_mutex_lock(&h->largelock);
   if ((s = h->warm) != NULL) {
     if ((h->warm = s->next) != NULL) h->warm->prev = NULL;
     else h->oldest = NULL;
     h->nwarm--;
+    warm = 1;
   }
   else if ((s = h->cold) != NULL) {
     h->cold = s->next;
@@ -257,7 +259,8 @@ static Slab *newslab (ShoalHeap *h, int c) {
   s->cls = c;
   s->free = NULL;
   s->bump = blocks(s);
-  s->end = (char *)slabbase(s) + SLABSIZE;
+  /* a class slab's room is faulted in as carved (see 'growend') */
+  s->end = (char *)slabbase(s) + ((warm || c == MIXED) ? SLABSIZE : PAGE);
   s->used = 0;
   s->parked = 0;
   s->next = s->prev = NULL;
@@ -482,6 +485,21 @@ static NOINLINE void prefault (ShoalHeap *h, Slab *s) {
 }
 
 
+/*
+** A class slab's 'end' is a frontier, at first its header's page: blocks
+** are carved up to it, and it moves a page past the block that meets it,
+** faulting those pages in by one call (see 'populate'). A warm slab's
+** pages are in memory already, and a trim sets it to the slab's end.
+*/
+static NOINLINE void growend (Slab *s, size_t size) {
+  char *top = (char *)slabbase(s) + SLABSIZE;
+  char *to = (char *)pageround((uintptr_t)(s->bump + size)) + PAGE;
+  if (to > top) to = top;
+  populate(s->end, to);
+  s->end = to;
+}
+
+
 void shoalA_nopopulate (int on) {
   atomic_store_explicit(&nopopulate, on, relaxed);
 }
@@ -573,8 +591,9 @@ static void unpark (Slab *s) {
 ** remote list counts as out (another thread may be writing its link).
 */
 static void trimslab (Slab *s) {
-  size_t size = blocksize(s->cls);
-  size_t n = (size_t)(s->end - blocks(s)) / size;  /* blocks it holds */
+  size_t size = blocksize(s->cls), n;
+  s->end = (char *)slabbase(s) + SLABSIZE;  /* past the frontier too */
+  n = (size_t)(s->end - blocks(s)) / size;  /* blocks it holds */
   size_t handed = (size_t)(s->bump - blocks(s)) / size;
   uint64_t isfree[(MAXBLOCKS + 63) / 64];
   unsigned int out = 1, give;  /* page 0 holds the header */
@@ -743,6 +762,10 @@ static void *smallalloc (ShoalHeap *h, int c) {
         b = s->bump;
         s->bump += size;
         break;
+      }
+      if (s->end < (char *)slabbase(s) + SLABSIZE) {
+        growend(s, size);
+        continue;
       }
       if (s->parked != 0) {  /* its last free blocks: pages to fault in */
         unpark(s);

@@ -365,47 +365,69 @@ static int inmemory (uintptr_t a) {
 }
 
 /*
-** A fresh heap's MIXED slab is faulted in ahead of the carving, bottom up
-** (64 bytes) and top down (40): the pages the carved blocks span are in
-** memory, and the next one, no more. Nothing writes the blocks, so a page
-** in memory is one the allocator asked for. With shoalA_nopopulate (a
-** kernel without MADV_POPULATE_WRITE), only the header's page is.
+** 'n' blocks of 'size' bytes carved from one slab, the first at 'b':
+** are the pages they span in memory (or, if 'off', none but the
+** header's), and at most one page more? Nothing writes the blocks, so a
+** page in memory is one the allocator asked for.
+*/
+static void checkahead (ShoalHeap *h, uintptr_t b, size_t size, int n,
+                        int off) {
+  uintptr_t base = b & ~(uintptr_t)(64 * 1024 - 1), lo = b, hi = b + size;
+  int spanin = 1, maxahead = 0, maxin = 0, oneslab = 1;
+  for (int i = 0; i < n; i++) {
+    int ahead = 0, in = 0;
+    if (i > 0) {
+      b = (uintptr_t)shoal_alloc(h, NULL, 0, size);
+      oneslab &= (b & ~(uintptr_t)(64 * 1024 - 1)) == base;
+      if (b < lo) lo = b;
+      if (b + size > hi) hi = b + size;
+    }
+    for (uintptr_t a = base + 4096; a < base + 64 * 1024; a += 4096) {
+      int carved = a + 4096 > lo && a < hi;
+      if (inmemory(a)) {
+        in++;
+        ahead += !carved;
+      }
+      else spanin &= !carved;
+    }
+    if (ahead > maxahead) maxahead = ahead;
+    if (in > maxin) maxin = in;
+  }
+  T_OK(oneslab);
+  T_OK(inmemory(base));  /* the header's */
+  if (off) T_EQI(maxin, 0);
+  else {
+    T_OK(spanin);
+    T_EQI(maxahead, 1);  /* a page ahead, never more */
+  }
+}
+
+/*
+** A fresh heap's slabs are faulted in as they are carved, a page ahead:
+** its MIXED slab bottom up (64 bytes) and top down (40), and a slab of a
+** class (224 bytes), once the MIXED slabs are full. With
+** shoalA_nopopulate (a kernel without MADV_POPULATE_WRITE), pages fault
+** in only as written.
 */
 static void test_prefault (void) {
-  enum { N = 500 };
   for (int off = 0; off <= 1; off++) {
-    for (int k = 0; k < 2; k++) {
-      size_t size = k ? 40 : 64;
-      uintptr_t base = 0, lo = UINTPTR_MAX, hi = 0;
-      int spanin = 1, maxahead = 0, maxin = 0;
+    for (int k = 0; k < 3; k++) {
+      static const size_t size[] = {64, 40, 224};
+      uintptr_t b, mixed[2] = {0, 0};
       ShoalHeap *h;
       nospares();  /* pages never touched before */
       shoalA_nopopulate(off);
       h = shoal_heapnew();
-      for (int i = 0; i < N; i++) {
-        uintptr_t b = (uintptr_t)shoal_alloc(h, NULL, 0, size);
-        int ahead = 0, in = 0;
-        if (i == 0) base = b & ~(uintptr_t)(64 * 1024 - 1);
-        if (b < lo) lo = b;
-        if (b + size > hi) hi = b + size;
-        for (uintptr_t a = base + 4096; a < base + 64 * 1024; a += 4096) {
-          int carved = a + 4096 > lo && a < hi;
-          if (inmemory(a)) {
-            in++;
-            ahead += !carved;
-          }
-          else spanin &= !carved;
+      b = (uintptr_t)shoal_alloc(h, NULL, 0, size[k]);
+      if (k == 2) {  /* past the MIXED slabs: the first block of another */
+        for (int m = 0; ; b = (uintptr_t)shoal_alloc(h, NULL, 0, size[k])) {
+          uintptr_t sb = b & ~(uintptr_t)(64 * 1024 - 1);
+          if (sb == mixed[0] || sb == mixed[1]) continue;
+          if (m == 2) break;
+          mixed[m++] = sb;
         }
-        if (ahead > maxahead) maxahead = ahead;
-        if (in > maxin) maxin = in;
       }
-      T_OK(hi - lo <= 64 * 1024 - 4096);  /* one slab */
-      T_OK(inmemory(base));  /* the header's */
-      if (off) T_EQI(maxin, 0);
-      else {
-        T_OK(spanin);
-        T_EQI(maxahead, 1);  /* a page ahead, never more */
-      }
+      checkahead(h, b, size[k], k == 2 ? 250 : 500, off);
       shoal_heapfree(h);
     }
   }
