@@ -443,39 +443,24 @@ static void *carve (char **lo, char **hi, size_t size) {
 }
 
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE	23	/* Linux 5.14 */
-#endif
-
-static atomic_int nopopulate;  /* the kernel lacks MADV_POPULATE_WRITE */
-
 /*
 ** A MIXED slab's room is faulted in a page ahead of the carving at each
-** end, two pages a system call: a new VM's first 128 KB come from these
-** slabs, and here a page fault costs 11 us, a page of such a call 7 (a
-** VM requiring Penlight: 3 faults instead of 30). A heap has at most a
-** page unused in memory at each end. Only a hint: a page left out faults
-** in when written.
+** end (see 'shoalM_populate'): a new VM's first 128 KB come from these
+** slabs (a VM requiring Penlight: 3 faults instead of 30). A heap has at
+** most a page unused in memory at each end.
 */
-static void populate (char *lo, char *hi) {
-  if (lo < hi && !atomic_load_explicit(&nopopulate, relaxed) &&
-      madvise(lo, (size_t)(hi - lo), MADV_POPULATE_WRITE) != 0 &&
-      errno == EINVAL)
-    atomic_store_explicit(&nopopulate, 1, relaxed);
-}
-
 static NOINLINE void prefault (ShoalHeap *h, Slab *s) {
   char *base = (char *)slabbase(s), *top = base + SLABSIZE;
   if (s->bump > h->mixlo) {  /* carved past the pages in, bottom up */
     char *to = (char *)pageround((uintptr_t)s->bump) + PAGE;
     if (to > h->mixhi) to = h->mixhi;
-    populate(h->mixlo, to);
+    shoalM_populate(h->mixlo, to);
     h->mixlo = to;
   }
   if (s->end < h->mixhi) {  /* top down */
     char *from = (char *)((uintptr_t)s->end & ~(uintptr_t)(PAGE - 1)) - PAGE;
     if (from < h->mixlo) from = h->mixlo;
-    populate(from, h->mixhi);
+    shoalM_populate(from, h->mixhi);
     h->mixhi = from;
   }
   if (h->mixlo == h->mixhi) {  /* all in: the checks never fire again */
@@ -488,21 +473,18 @@ static NOINLINE void prefault (ShoalHeap *h, Slab *s) {
 /*
 ** A class slab's 'end' is a frontier, at first its header's page: blocks
 ** are carved up to it, and it moves a page past the block that meets it,
-** faulting those pages in by one call (see 'populate'). A warm slab's
+** faulting those pages in by one call (see 'shoalM_populate'). A warm slab's
 ** pages are in memory already, and a trim sets it to the slab's end.
 */
 static NOINLINE void growend (Slab *s, size_t size) {
   char *top = (char *)slabbase(s) + SLABSIZE;
   char *to = (char *)pageround((uintptr_t)(s->bump + size)) + PAGE;
   if (to > top) to = top;
-  populate(s->end, to);
+  shoalM_populate(s->end, to);
   s->end = to;
 }
 
 
-void shoalA_nopopulate (int on) {
-  atomic_store_explicit(&nopopulate, on, relaxed);
-}
 
 
 /* A block of class 'c' from the MIXED slabs, while they have room. */
@@ -839,10 +821,10 @@ static void smallfree (ShoalHeap *h, void *b, int c) {
 ** =======================================================
 */
 
-/* A block of 'n' bytes, for one that 'grows' to that size or a new one. */
-static void *blockalloc (ShoalHeap *h, size_t n, int grows) {
+/* A block of 'n' bytes, for 'why' (FORNEW...). */
+static void *blockalloc (ShoalHeap *h, size_t n, int why) {
   return (n <= MAXSMALL) ? smallalloc(h, classof(n))
-                         : shoalL_largealloc(h, n, grows);
+                         : shoalL_largealloc(h, n, why);
 }
 
 
@@ -1007,6 +989,8 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
                                    size_t nsize) {
   void *b;
   size_t bsize;  /* the block's own size: more than 'osize' if shrunk remotely */
+  int why = (ptr != NULL) ? FORGROWTH
+                          : (osize == LUA_TUSERDATA) ? FORUSERDATA : FORNEW;
   if (ptr == NULL) osize = 0;  /* 'osize' is then a type tag */
   bsize = (ptr != NULL) ? realsize(h, ptr, osize, 0) : 0;
   if (nsize == 0) {
@@ -1028,7 +1012,8 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     if ((b = shoalL_largeresize(h, ptr, nsize, MREMAP_MAYMOVE)) == NULL)
       return NULL;
   }
-  else if ((b = blockalloc(h, nsize, ptr != NULL && nsize > osize)) == NULL) {
+  else if ((b = blockalloc(h, nsize, (why == FORGROWTH && nsize <= osize)
+                                     ? FORNEW : why)) == NULL) {
     if (ptr == NULL || nsize > osize || !keepshrunk(h, ptr, bsize))
       return NULL;
     count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);

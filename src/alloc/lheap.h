@@ -284,13 +284,19 @@ LUAI_FUNC int shoalM_findrun (const uint64_t *a, int on, int n);
 LUAI_FUNC void shoalM_setpages (uint64_t *a, int i, int n, int on);
 LUAI_FUNC void shoalM_measure (Segment *sg);
 LUAI_FUNC size_t shoalM_takepages (ShoalHeap *h, Segment *sg, int i, int n);
+LUAI_FUNC void shoalM_populate (char *lo, char *hi);
 LUAI_FUNC void shoalM_droppages (ShoalHeap *h, Segment *sg, int i, int n);
 LUAI_FUNC size_t shoalM_purgeseg (ShoalHeap *h, Segment *sg, size_t want);
 LUAI_FUNC void shoalM_expireruns (ShoalHeap *h, long now, int all);
 LUAI_FUNC int shoalM_slowlongest (const uint64_t *a, int on);
 
 /* llarge.c: blocks over MAXSMALL, and the heap's address maps */
-LUAI_FUNC void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows);
+/* what shoalL_largealloc's block is for */
+#define FORNEW		0
+#define FORGROWTH	1	/* a block moved to be larger */
+#define FORUSERDATA	2	/* a full userdata, which C code may use
+				   sparsely: its fresh pages fault in as written */
+LUAI_FUNC void *shoalL_largealloc (ShoalHeap *h, size_t n, int why);
 LUAI_FUNC void shoalL_largefree (ShoalHeap *h, void *b);
 LUAI_FUNC void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize,
                                     int flags);

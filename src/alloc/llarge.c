@@ -629,8 +629,8 @@ static Segment *findpages (ShoalHeap *h, int n, int dirty, int grows,
 ** thousands of VMs do not run into the kernel's limit of those (65,530
 ** by default).
 */
-static void *mediumalloc (ShoalHeap *h, size_t size, int grows) {
-  int n = (int)(size / PAGE), i = -1;
+static void *mediumalloc (ShoalHeap *h, size_t size, int why) {
+  int n = (int)(size / PAGE), i = -1, grows = (why == FORGROWTH);
   Segment *sg;
   size_t fresh;
   char *b;
@@ -653,7 +653,10 @@ static void *mediumalloc (ShoalHeap *h, size_t size, int grows) {
   shoalL_mapput(&h->large, b, size, sg);  /* cannot fail: room was reserved */
   fresh = shoalM_takepages(h, sg, i, n);
   pthread_mutex_unlock(&h->largelock);
-  if (fresh > 0) freshroom(h, fresh);
+  if (fresh > 0) {
+    freshroom(h, fresh);
+    if (why != FORUSERDATA) shoalM_populate(b, b + size);
+  }
   unpoison(b, size);
   return b;
 }
@@ -676,11 +679,17 @@ static size_t intotail (ShoalHeap *h, char *b, size_t osize, size_t size) {
 }
 
 
-void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
+/*
+** A block over MAXSMALL. Lua writes such a block whole or nearly (a
+** string, a table's parts, a buffer's box as it fills): its fresh pages
+** are faulted in at once (see 'shoalM_populate'), but for a userdata's.
+*/
+void *shoalL_largealloc (ShoalHeap *h, size_t n, int why) {
   size_t size = pageround(n);
+  int grows = (why == FORGROWTH);
   Mapping m;
   if (size <= MAXMEDIUM && !atomic_load_explicit(&nomedium, relaxed))
-    return mediumalloc(h, size, grows);
+    return mediumalloc(h, size, why);
   pthread_mutex_lock(&h->largelock);
   shoalL_expire(h, nowms(), 0);
   m = fromcache(h, size, 1, grows);
@@ -695,6 +704,8 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
       p = remap(m.base, m.size, size, MREMAP_MAYMOVE);
       if (p != MAP_FAILED) {
         shoalA_countmapped(h, (ptrdiff_t)(size - m.size));
+        if (why != FORUSERDATA)
+          shoalM_populate((char *)p + m.size, (char *)p + size);
         m.base = p;
         m.size = size;
       }
@@ -708,6 +719,7 @@ void *shoalL_largealloc (ShoalHeap *h, size_t n, int grows) {
     if ((m.base = takesparemap(size)) == NULL) {
       freshroom(h, size);  /* fresh pages: a spare's are not */
       if ((m.base = mapfresh(h, size)) == NULL) return NULL;
+      if (why != FORUSERDATA) shoalM_populate(m.base, m.base + size);
     }
     m.size = size;
     shoalA_countmapped(h, (ptrdiff_t)size);
@@ -753,7 +765,8 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
   else {  /* moves */
     shoalL_mapput(&h->large, b, osize, sg);  /* cannot fail: there was room */
     pthread_mutex_unlock(&h->largelock);
-    if (flags == 0 || (p = shoalL_largealloc(h, nsize, 1)) == NULL) return NULL;
+    if (flags == 0 || (p = shoalL_largealloc(h, nsize, FORGROWTH)) == NULL)
+      return NULL;
     memcpy(p, b, osize);
     shoalL_largefree(h, b);
     return p;
@@ -762,7 +775,10 @@ static void *mediumresize (ShoalHeap *h, Segment *sg, char *b, size_t osize,
   pthread_mutex_unlock(&h->largelock);
   if (size > osize) {
     unpoison(b + osize, size - osize);
-    if (fresh > 0) freshroom(h, fresh);
+    if (fresh > 0) {
+      freshroom(h, fresh);
+      shoalM_populate(b + osize, b + size);
+    }
   }
   return b;
 }
@@ -834,7 +850,10 @@ void *shoalL_largeresize (ShoalHeap *h, void *b, size_t nsize, int flags) {
   /* cannot fail: there was room */
   shoalL_mapput(&h->large, p ? p : b, size, NULL)->tail = p ? 0 : tail;
   pthread_mutex_unlock(&h->largelock);
-  if (p != NULL) shoalA_countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
+  if (p != NULL) {
+    shoalA_countmapped(h, (ptrdiff_t)size - (ptrdiff_t)osize);
+    if (size > osize) shoalM_populate((char *)p + osize, (char *)p + size);
+  }
   return p;
 }
 

@@ -9,6 +9,7 @@
 */
 
 #define LUA_CORE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -399,6 +400,31 @@ int shoalM_dropspares (int all) {
 int shoalA_spares (int drop) {
   if (drop) shoalM_dropspares(1);
   return atomic_load(&nspares);
+}
+
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE	23	/* Linux 5.14 */
+#endif
+
+static atomic_int nopopulate;  /* the kernel lacks MADV_POPULATE_WRITE */
+
+/*
+** Pages [lo, hi) faulted in by one system call, for blocks about to be
+** written: here a page fault costs 11 us, a page of such a call 7 at two
+** pages a call, 5.5 at sixteen. Only a hint: a page left out faults in
+** when written.
+*/
+void shoalM_populate (char *lo, char *hi) {
+  if (lo < hi && !atomic_load_explicit(&nopopulate, relaxed) &&
+      madvise(lo, (size_t)(hi - lo), MADV_POPULATE_WRITE) != 0 &&
+      errno == EINVAL)
+    atomic_store_explicit(&nopopulate, 1, relaxed);
+}
+
+
+void shoalA_nopopulate (int on) {
+  atomic_store_explicit(&nopopulate, on, relaxed);
 }
 
 

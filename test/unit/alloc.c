@@ -435,6 +435,48 @@ static void test_prefault (void) {
 }
 
 
+/* Pages of [p, p + n) in memory. */
+static int pagesin (const void *p, size_t n) {
+  int count = 0;
+  for (size_t k = 0; k < n; k += 4096) count += inmemory((uintptr_t)p + k);
+  return count;
+}
+
+/*
+** Blocks over 16 KB (medium, or mappings over 256 KB: both kinds in the
+** run 'alloc mapped') have their fresh pages faulted in at once, new or
+** grown, as Lua writes them whole; but for a full userdata's (Lua gives
+** its type as the old size), which C code may use sparsely. With
+** shoalA_nopopulate, none are.
+*/
+static void test_prefaultlarge (void) {
+  static const size_t size[] = {64 * 1024, 1024 * 1024};
+  for (int off = 0; off <= 1; off++) {
+    for (int k = 0; k < 2; k++) {
+      size_t n = size[k];
+      ShoalHeap *h;
+      char *b, *u;
+      nospares();  /* pages never touched before */
+      shoalA_nopopulate(off);
+      h = shoal_heapnew();
+      b = shoal_alloc(h, NULL, 0, n);
+      u = shoal_alloc(h, NULL, LUA_TUSERDATA, n);
+      if (!T_OK(b != NULL && u != NULL)) continue;
+      T_EQI(pagesin(b, n), off ? 0 : (int)(n / 4096));
+      T_EQI(pagesin(u, n), 0);
+      for (int g = 0; g < 2; g++, n += n / 2) {  /* moved, then in place */
+        if (!T_OK((b = shoal_alloc(h, b, n, n + n / 2)) != NULL)) break;
+        T_EQI(pagesin(b + n, n / 2), off ? 0 : (int)(n / 2 / 4096));
+      }
+      if (b != NULL) shoal_alloc(h, b, n, 0);
+      shoal_alloc(h, u, size[k], 0);
+      shoal_heapfree(h);
+    }
+  }
+  shoalA_nopopulate(0);
+}
+
+
 /*
 ** A block of 1 KB or more freed in a MIXED slab is carved again for small
 ** blocks of any class: a small VM's parser buffers serve its objects.
@@ -3514,7 +3556,8 @@ static void test_sparecold (void) {
 ** Spare mappings: a heap that goes leaves its large blocks' mappings and
 ** its cached ones to the process, and the next heap's fresh mapping of the
 ** same size takes one, its pages still resident. At most 16, of 16 MB in
-** all, each 500 ms at most.
+** all, each 500 ms at most. (Fresh pages fault in as written here, not
+** at once: shoalA_nopopulate.)
 */
 static void test_sparemaps (void) {
   enum { BIG = 1024 * 1024, NH = 20 };
@@ -3523,6 +3566,7 @@ static void test_sparemaps (void) {
   unsigned char *a, *b;
   long f0, fresh, reused;
   nospares();
+  shoalA_nopopulate(1);
   shoal_heapstats(NULL, &st0);
   h = shoal_heapnew();
   if (!T_OK((a = shoal_alloc(h, NULL, 0, BIG)) != NULL)) return;
@@ -3579,6 +3623,7 @@ static void test_sparemaps (void) {
   T_EQI(shoalA_sparemaps(0), 0);
   shoal_heapstats(NULL, &st);
   T_EQI(st.mapped, st0.mapped);
+  shoalA_nopopulate(0);
 }
 
 
@@ -3822,6 +3867,7 @@ int main (int argc, char **argv) {
   test_remote();
   test_mixed();
   test_prefault();
+  test_prefaultlarge();
   test_classes();
   test_spare();
   test_large();
