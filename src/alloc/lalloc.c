@@ -473,8 +473,9 @@ static NOINLINE void prefault (ShoalHeap *h, Slab *s) {
 /*
 ** A class slab's 'end' is a frontier, at first its header's page: blocks
 ** are carved up to it, and it moves a page past the block that meets it,
-** faulting those pages in by one call (see 'shoalM_populate'). A warm slab's
-** pages are in memory already, and a trim sets it to the slab's end.
+** faulting those pages in by one call (see 'shoalM_populate'). A warm
+** slab's pages are in memory already, and a trim sets it to the slab's
+** end.
 */
 static NOINLINE void growend (Slab *s, size_t size) {
   char *top = (char *)slabbase(s) + SLABSIZE;
@@ -483,8 +484,6 @@ static NOINLINE void growend (Slab *s, size_t size) {
   shoalM_populate(s->end, to);
   s->end = to;
 }
-
-
 
 
 /* A block of class 'c' from the MIXED slabs, while they have room. */
@@ -573,13 +572,13 @@ static void unpark (Slab *s) {
 ** remote list counts as out (another thread may be writing its link).
 */
 static void trimslab (Slab *s) {
-  size_t size = blocksize(s->cls), n;
-  s->end = (char *)slabbase(s) + SLABSIZE;  /* past the frontier too */
-  n = (size_t)(s->end - blocks(s)) / size;  /* blocks it holds */
+  size_t size = blocksize(s->cls);
+  size_t n = (SLABSIZE - FIRSTBLOCK) / size;  /* blocks it holds */
   size_t handed = (size_t)(s->bump - blocks(s)) / size;
   uint64_t isfree[(MAXBLOCKS + 63) / 64];
   unsigned int out = 1, give;  /* page 0 holds the header */
   void **link;
+  s->end = (char *)slabbase(s) + SLABSIZE;  /* past the frontier too */
   if ((n - s->used) * size < PAGE) return;  /* too little room to matter */
   memset(isfree, 0, sizeof(isfree));
   for (void *b = s->free; b != NULL; b = *(void **)b) {

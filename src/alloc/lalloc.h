@@ -55,7 +55,7 @@ LUAI_FUNC void shoalA_failmmaps (int n);
 /* for tests: the next 'n' new segments' headers fail (no memory) at the
    first try, not at the try after the cached memory went back */
 LUAI_FUNC void shoalA_failheads (int n);
-/* for tests: MIXED slabs' room faulted in as carved, not ahead (as on a
+/* for tests: fresh pages faulted in as written, never ahead (as on a
    kernel without MADV_POPULATE_WRITE: 1), or ahead again (0) */
 LUAI_FUNC void shoalA_nopopulate (int on);
 /* for tests: how long (ms) a heap keeps memory it no longer uses (500) */

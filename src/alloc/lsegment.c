@@ -410,16 +410,19 @@ int shoalA_spares (int drop) {
 static atomic_int nopopulate;  /* the kernel lacks MADV_POPULATE_WRITE */
 
 /*
-** Pages [lo, hi) faulted in by one system call, for blocks about to be
-** written: here a page fault costs 11 us, a page of such a call 7 at two
-** pages a call, 5.5 at sixteen. Only a hint: a page left out faults in
-** when written.
+** Pages [lo, hi) (page-aligned) faulted in by one system call, for blocks
+** about to be written: here a page fault costs 11 us, a page of such a
+** call 7 at two pages a call, 5.5 at sixteen. Only a hint: a page left
+** out faults in when written. 'errno' stays as it was: the block is
+** there whatever the call did.
 */
 void shoalM_populate (char *lo, char *hi) {
+  int en = errno;
   if (lo < hi && !atomic_load_explicit(&nopopulate, relaxed) &&
       madvise(lo, (size_t)(hi - lo), MADV_POPULATE_WRITE) != 0 &&
-      errno == EINVAL)
+      errno == EINVAL)  /* an advice it does not know */
     atomic_store_explicit(&nopopulate, 1, relaxed);
+  errno = en;
 }
 
 
