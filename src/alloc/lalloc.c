@@ -179,7 +179,7 @@ void shoalA_failslabs (int n) {
 ** touched until used, but its pages will replace cached ones, and dirty
 ** ones beyond what the heap may hold: see 'shoalL_makeroom').
 */
-static Slab *mapslab (ShoalHeap *h) {
+static Slab *mapslab (ShoalHeap *h, int *cold) {
   Segment *sg, *other = NULL;
   int i = -1, j = -1;
   char *p;
@@ -202,7 +202,7 @@ static Slab *mapslab (ShoalHeap *h) {
     }
     i = 0;
   }
-  shoalM_takepages(h, sg, i, SLABPAGES);
+  *cold = (shoalM_takepages(h, sg, i, SLABPAGES) == SLABSIZE);
   sg->nslabs++;
   pthread_mutex_unlock(&h->largelock);
   p = sg->base + (size_t)i * PAGE;
@@ -232,23 +232,24 @@ static void list (ShoalHeap *h, Slab *s) {
 /* A slab ready for class 'c': a kept empty one, or a new one. */
 static Slab *newslab (ShoalHeap *h, int c) {
   Slab *s;
-  int warm = 0;  /* its pages in memory */
+  int cold = 0;  /* none of its pages in memory but its header's */
+  char *base;
   pthread_mutex_lock(&h->largelock);
   if ((s = h->warm) != NULL) {
     if ((h->warm = s->next) != NULL) h->warm->prev = NULL;
     else h->oldest = NULL;
     h->nwarm--;
-    warm = 1;
   }
   else if ((s = h->cold) != NULL) {
     h->cold = s->next;
     h->ncold--;
+    cold = 1;
   }
   pthread_mutex_unlock(&h->largelock);
   if (s != NULL)
     unpoison(blocks(s), SLABSIZE - FIRSTBLOCK);
   else {
-    if ((s = mapslab(h)) == NULL) return NULL;
+    if ((s = mapslab(h, &cold)) == NULL) return NULL;
     memset(s, 0, sizeof(Slab));
     s->heap = h;
     atomic_init(&s->remote, NULL);
@@ -259,8 +260,14 @@ static Slab *newslab (ShoalHeap *h, int c) {
   s->cls = c;
   s->free = NULL;
   s->bump = blocks(s);
-  /* a class slab's room is faulted in as carved (see 'growend') */
-  s->end = (char *)slabbase(s) + ((warm || c == MIXED) ? SLABSIZE : PAGE);
+  /* a cold slab's room is faulted in as carved ('growend', 'prefault');
+     pages in memory already (a spare segment's, say) are not asked for */
+  base = (char *)slabbase(s);
+  s->end = base + ((cold && c != MIXED) ? PAGE : SLABSIZE);
+  if (c == MIXED) {
+    h->mixlo = cold ? base + PAGE : base + SLABSIZE;
+    h->mixhi = cold ? base + SLABSIZE : base;
+  }
   s->used = 0;
   s->parked = 0;
   s->next = s->prev = NULL;
@@ -471,11 +478,10 @@ static NOINLINE void prefault (ShoalHeap *h, Slab *s) {
 
 
 /*
-** A class slab's 'end' is a frontier, at first its header's page: blocks
-** are carved up to it, and it moves a page past the block that meets it,
-** faulting those pages in by one call (see 'shoalM_populate'). A warm
-** slab's pages are in memory already, and a trim sets it to the slab's
-** end.
+** A cold class slab's 'end' is a frontier, at first its header's page:
+** blocks are carved up to it, and it moves a page past the block that
+** meets it, faulting those pages in by one call (see 'shoalM_populate').
+** A trim sets it to the slab's end.
 */
 static NOINLINE void growend (Slab *s, size_t size) {
   char *top = (char *)slabbase(s) + SLABSIZE;
@@ -517,8 +523,6 @@ static void *mixedalloc (ShoalHeap *h, int c) {
     }
     h->mixed = s;
     h->nmixed++;
-    h->mixlo = (char *)slabbase(s) + PAGE;  /* its header's page */
-    h->mixhi = (char *)slabbase(s) + SLABSIZE;
   }
   b = carve(&s->bump, &s->end, size);
   if (s->bump > h->mixlo || s->end < h->mixhi) prefault(h, s);
