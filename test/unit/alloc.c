@@ -435,6 +435,46 @@ static void test_prefault (void) {
 }
 
 
+/*
+** The library's calls of madvise that fault pages in, counted: the link
+** wraps 'madvise' (test.mk: -Wl,--wrap=madvise).
+*/
+static atomic_long npopulates;
+
+int __real_madvise (void *addr, size_t len, int advice);
+int __wrap_madvise (void *addr, size_t len, int advice) {
+  if (advice == 23)  /* MADV_POPULATE_WRITE */
+    atomic_fetch_add(&npopulates, 1);
+  return __real_madvise(addr, len, advice);
+}
+
+/*
+** A heap on pages still in memory (the spare segment a closed heap left,
+** its blocks written) is not asked for them: its slabs are not cold. On
+** fresh pages, the same blocks are.
+*/
+static void test_prefaultwarm (void) {
+  enum { N = 3000 };  /* 192 KB: the MIXED slabs, then a class's */
+  void **p = malloc(N * sizeof(void *));
+  for (int round = 0; round < 2; round++) {
+    ShoalHeap *h;
+    long n0;
+    if (round == 0) nospares();  /* fresh pages */
+    else T_OK(shoalA_spares(0) > 0);  /* the first heap's */
+    h = shoal_heapnew();
+    n0 = atomic_load(&npopulates);
+    for (int i = 0; i < N; i++) {
+      p[i] = shoal_alloc(h, NULL, 0, 64);
+      memset(p[i], 1, 64);
+    }
+    if (round == 0) T_OK(atomic_load(&npopulates) > n0);
+    else T_EQI(atomic_load(&npopulates) - n0, 0);
+    shoal_heapfree(h);
+  }
+  free(p);
+}
+
+
 /* Pages of [p, p + n) in memory. */
 static int pagesin (const void *p, size_t n) {
   int count = 0;
@@ -3868,6 +3908,7 @@ int main (int argc, char **argv) {
   test_mixed();
   test_prefault();
   test_prefaultlarge();
+  test_prefaultwarm();
   test_classes();
   test_spare();
   test_large();
