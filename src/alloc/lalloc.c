@@ -177,7 +177,8 @@ void shoalA_failslabs (int n) {
 ** A fresh slab: the lowest room for one in a segment with slabs, else in
 ** any segment, else at the bottom of a new one (address space: no page is
 ** touched until used, but its pages will replace cached ones, and dirty
-** ones beyond what the heap may hold: see 'shoalL_makeroom').
+** ones beyond what the heap may hold: see 'shoalL_makeroom'). '*cold':
+** none of its pages was dirty (in memory).
 */
 static Slab *mapslab (ShoalHeap *h, int *cold) {
   Segment *sg, *other = NULL;
