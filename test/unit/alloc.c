@@ -133,6 +133,19 @@ static size_t pageup (size_t n) {
   return (n + 4095) / 4096 * 4096;
 }
 
+/* Is the page at 'a' in memory? */
+static int inmemory (uintptr_t a) {
+  unsigned char v = 0;
+  return mincore((void *)(a & ~(uintptr_t)4095), 4096, &v) == 0 && (v & 1);
+}
+
+/* Pages of [p, p + n) in memory. */
+static int pagesin (const void *p, size_t n) {
+  int count = 0;
+  for (size_t k = 0; k < n; k += 4096) count += inmemory((uintptr_t)p + k);
+  return count;
+}
+
 static int intact (const unsigned char *p, size_t n, unsigned char tag) {
   for (size_t i = 0; i < n; i++)
     if (p[i] != (unsigned char)(tag + i)) return 0;
@@ -358,12 +371,6 @@ static void test_classes (void) {
 }
 
 
-/* Is the page at 'a' in memory? */
-static int inmemory (uintptr_t a) {
-  unsigned char v = 0;
-  return mincore((void *)(a & ~(uintptr_t)4095), 4096, &v) == 0 && (v & 1);
-}
-
 /*
 ** 'n' blocks of 'size' bytes carved from one slab, the first at 'b':
 ** are the pages they span in memory (or, if 'off', none but the
@@ -474,13 +481,6 @@ static void test_prefaultwarm (void) {
   free(p);
 }
 
-
-/* Pages of [p, p + n) in memory. */
-static int pagesin (const void *p, size_t n) {
-  int count = 0;
-  for (size_t k = 0; k < n; k += 4096) count += inmemory((uintptr_t)p + k);
-  return count;
-}
 
 /*
 ** Blocks over 16 KB (medium, or mappings over 256 KB: both kinds in the
@@ -2351,14 +2351,13 @@ static void test_stats (void) {
 
 static ShoalHeap *trimheap;
 
-/* Pages of 'p[0..n)' in memory (mincore), counted once each. */
+/* Pages of 'p[0..n)' in memory, counted once each. */
 static int residentpages (void **p, int n) {
   int count = 0;
   uintptr_t last = 0;
   for (int i = 0; i < n; i++) {
     uintptr_t a = (uintptr_t)p[i] & ~(uintptr_t)4095;
-    unsigned char v;
-    if (a != last && mincore((void *)a, 4096, &v) == 0 && (v & 1)) count++;
+    if (a != last) count += inmemory(a);
     last = a;
   }
   return count;
@@ -2461,11 +2460,7 @@ static void test_trimslabs (void) {
 /* Resident pages of the 'n' 64 KB slabs at 'slab'. */
 static int slabpages (void **slab, int n) {
   int count = 0;
-  for (int i = 0; i < n; i++) {
-    unsigned char v[16];
-    if (mincore(slab[i], 16 * 4096, v) != 0) continue;
-    for (int k = 0; k < 16; k++) count += v[k] & 1;
-  }
+  for (int i = 0; i < n; i++) count += pagesin(slab[i], 64 * 1024);
   return count;
 }
 
