@@ -993,7 +993,7 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
                                    size_t nsize) {
   void *b;
   size_t bsize;  /* the block's own size: more than 'osize' if shrunk remotely */
-  int why = (ptr != NULL) ? FORGROWTH
+  int why = (ptr != NULL) ? ((nsize > osize) ? FORGROWTH : FORNEW)
                           : (osize == LUA_TUSERDATA) ? FORUSERDATA : FORNEW;
   if (ptr == NULL) osize = 0;  /* 'osize' is then a type tag */
   bsize = (ptr != NULL) ? realsize(h, ptr, osize, 0) : 0;
@@ -1016,8 +1016,7 @@ static NOINLINE void *allocslow (ShoalHeap *h, void *ptr, size_t osize,
     if ((b = shoalL_largeresize(h, ptr, nsize, MREMAP_MAYMOVE)) == NULL)
       return NULL;
   }
-  else if ((b = blockalloc(h, nsize, (why == FORGROWTH && nsize <= osize)
-                                     ? FORNEW : why)) == NULL) {
+  else if ((b = blockalloc(h, nsize, why)) == NULL) {
     if (ptr == NULL || nsize > osize || !keepshrunk(h, ptr, bsize))
       return NULL;
     count(h, (ptrdiff_t)nsize - (ptrdiff_t)osize);
