@@ -18,8 +18,8 @@ $(O)/test/shoal/%: test/unit/%.c test/unit/t.h $(O)/shoal/lib/libshoal.a $(O)/sh
 	$(CC) $(UNIT_CFLAGS) -I$(O)/shoal/include $(LDFLAGS) -o $@ $< $(O)/shoal/lib/libshoal.a $(LIBS)
 
 # codecache counts the library's calls of stat, alloc its madvise's
-$(O)/test/shoal/codecache: LDFLAGS += -Wl,--wrap=stat
-$(O)/test/shoal/alloc: LDFLAGS += -Wl,--wrap=madvise
+$(O)/test/shoal/codecache: private LDFLAGS += -Wl,--wrap=stat
+$(O)/test/shoal/alloc: private LDFLAGS += -Wl,--wrap=madvise
 
 # the C module sees only the stock headers, and is loaded by both interpreters
 $(O)/test/cmod/cmod.so: test/cmod/cmod.c $(O)/stock/include/.stamp
