@@ -2,6 +2,7 @@
 # results in build/bench/NAME.json and a markdown table, build/bench/results.md.
 RUNS ?= 5
 B ?=
+PIN ?=
 
 $(O)/tools/benchrun: bench/benchrun.c
 	@mkdir -p $(@D)
@@ -61,4 +62,4 @@ $(error make bench measures the plain build; drop SAN=$(SAN))
 endif
 endif
 bench: all $(O)/tools/benchrun $(BENCH_HOSTS) $(O)/ext/penlight/.stamp
-	O=$(O) RUNS=$(RUNS) B=$(B) bench/run.sh
+	O=$(O) RUNS=$(RUNS) B=$(B) PIN=$(PIN) bench/run.sh

@@ -3,18 +3,22 @@
 ** Runs one benchmark's variants (e.g. stock and shoal) alternately, several
 ** runs each, and reports medians and ratios against the first variant.
 **
-**   benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND [-v ...]...
+**   benchrun [-m] [-c CPU|last] -n NAME -r RUNS -o OUT.json
+**            -v LABEL=COMMAND [-v ...]...
 **
 ** Each COMMAND runs through /bin/sh. Per run it measures wall time (monotonic
 ** clock) and peak RSS (wait4), and collects any "METRIC name value unit"
 ** lines the program prints on stdout. Writes OUT.json and OUT with .md in
 ** place of .json (markdown rows for README.md), and prints a table. With
 ** -m, only the METRIC lines are reported (the command runs under a tool,
-** valgrind say, that makes its time and RSS meaningless).
+** valgrind say, that makes its time and RSS meaningless). With -c, every
+** run is pinned to one CPU ('last': the highest this process may use), so
+** that no run is moved between CPUs halfway (see 'pin').
 */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +46,13 @@ typedef struct Variant {
   int ns;
 } Variant;
 
+#define USAGE	"usage: benchrun [-m] [-c CPU|last] -n NAME -r RUNS -o OUT.json " \
+		"-v LABEL=COMMAND..."
+
 static Variant vars[MAXVAR];
 static int nvars;
 static int first;  /* first series reported: 2 with -m (METRIC lines only) */
+static int cpu = -1;  /* the CPU every run is pinned to (-c), or -1 */
 
 
 static void die (const char *fmt, const char *a) {
@@ -110,6 +118,29 @@ static int paired (const Series *s, const Series *s0, int runs, double *p) {
 }
 
 
+/*
+** The CPU that '-c ARG' names: a number, or 'last', the highest one in this
+** process's affinity mask. Exits with a message if there is no such CPU.
+*/
+static int pickcpu (const char *arg) {
+  cpu_set_t set;
+  char *end;
+  if (sched_getaffinity(0, sizeof set, &set) != 0)
+    die("sched_getaffinity: %s", strerror(errno));
+  if (strcmp(arg, "last") == 0) {
+    for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+      if (CPU_ISSET(c, &set)) return c;
+    die("%s", "no CPU in this process's affinity mask");
+  }
+  long c = strtol(arg, &end, 10);
+  if (*arg == '\0' || *end != '\0' || c < 0 || c >= CPU_SETSIZE)
+    die("-c: '%s' is not a CPU number or 'last'", arg);
+  if (!CPU_ISSET(c, &set))
+    die("-c: CPU %s is not one this process may run on", arg);
+  return (int)c;
+}
+
+
 /* Run v's command once; the child's stdout is scanned for METRIC lines and
    echoed to stderr when the run fails. */
 static void run_once (Variant *v, const char *name, int run, int runs) {
@@ -124,6 +155,15 @@ static void run_once (Variant *v, const char *name, int run, int runs) {
   pid_t pid = fork();
   if (pid < 0) die("fork: %s", strerror(errno));
   if (pid == 0) {
+    if (cpu >= 0) {  /* the command and all it starts, on that CPU only */
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        fprintf(stderr, "benchrun: sched_setaffinity: %s\n", strerror(errno));
+        _exit(127);
+      }
+    }
     dup2(fd[1], 1);
     close(fd[0]);
     close(fd[1]);
@@ -203,9 +243,11 @@ static void write_json (const char *path, const char *name, int runs) {
   strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   uname(&u);
   fprintf(f, "{\n  \"name\": \"%s\",\n  \"date\": \"%s\",\n  \"nproc\": %ld,\n"
-             "  \"machine\": \"%s %s\",\n  \"runs\": %d,\n  \"baseline\": \"%s\",\n"
-             "  \"variants\": {\n", name, date, sysconf(_SC_NPROCESSORS_ONLN),
-          u.sysname, u.machine, runs, vars[0].label);
+             "  \"machine\": \"%s %s\",\n  \"runs\": %d,\n", name, date,
+          sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.machine, runs);
+  if (cpu >= 0) fprintf(f, "  \"cpu\": %d,\n", cpu);
+  else fprintf(f, "  \"cpu\": null,\n");
+  fprintf(f, "  \"baseline\": \"%s\",\n  \"variants\": {\n", vars[0].label);
   for (int i = 0; i < nvars; i++) {
     Variant *v = &vars[i];
     fprintf(f, "    \"%s\": {\n      \"command\": \"", v->label);
@@ -237,7 +279,9 @@ static void write_table (const char *mdpath, const char *name, int runs) {
   fprintf(md, "\n|---|---|");
   for (int i = 1; i < 2 * nvars; i++) fprintf(md, "---|");
   fprintf(md, "\n");
-  printf("%s: median of %d runs\n  %-22s", name, runs, "");
+  printf("%s: median of %d runs", name, runs);
+  if (cpu >= 0) printf(", each on CPU %d", cpu);
+  printf("\n  %-22s", "");
   for (int i = 0; i < nvars; i++) printf(" %12s", vars[i].label);
   for (int i = 1; i < nvars; i++) printf("  %s/%s", vars[i].label, vars[0].label);
   printf("\n");
@@ -292,9 +336,10 @@ static void write_table (const char *mdpath, const char *name, int runs) {
 int main (int argc, char **argv) {
   const char *name = NULL, *out = NULL;
   int runs = 5, opt;
-  while ((opt = getopt(argc, argv, "mn:r:o:v:")) != -1) {
+  while ((opt = getopt(argc, argv, "mc:n:r:o:v:")) != -1) {
     switch (opt) {
       case 'm': first = 2; break;
+      case 'c': cpu = pickcpu(optarg); break;
       case 'n': name = optarg; break;
       case 'r': runs = atoi(optarg); break;
       case 'o': out = optarg; break;
@@ -311,11 +356,11 @@ int main (int argc, char **argv) {
         break;
       }
       default:
-        die("%s", "usage: benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+        die("%s", USAGE);
     }
   }
   if (name == NULL || out == NULL || nvars == 0)
-    die("%s", "usage: benchrun [-m] -n NAME -r RUNS -o OUT.json -v LABEL=COMMAND...");
+    die("%s", USAGE);
   if (runs < 1 || runs > MAXRUNS) die("%s", "runs (-r) must be 1 to 100");
   size_t olen = strlen(out);
   if (olen < 6 || strcmp(out + olen - 5, ".json") != 0) die("output '%s' must end in .json", out);

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # run.sh -- run the benchmarks of bench/list (only B's if B is set) on stock
 # and Shoal, then gather every result into build/bench/results.md.
+# Every run is pinned to one CPU (PIN: a number, default the last this
+# script may use; PIN=none: no pinning), unless its line says cpus=all.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-O=${O:-build} RUNS=${RUNS:-5} B=${B:-}
+O=${O:-build} RUNS=${RUNS:-5} B=${B:-} PIN=${PIN:-last}
 mkdir -p build/bench
 found= ran=" "
 # command BUILD COMMAND: COMMAND with the placeholders of bench/list filled
@@ -23,14 +25,21 @@ while read -r name cmd; do
   # B names a benchmark or a group: B=alloc runs alloc-binarytrees, ...
   [ -n "$B" ] && [ "$B" != "$name" ] && [[ $name != "$B"-* ]] && continue
   found=1
-  runs=$RUNS metrics=
-  if [[ $cmd == counted\ * ]]; then  # counts, not times: one run, METRICs only
-    runs=1 metrics=-m cmd=${cmd#counted }
-  elif [[ $cmd == runs=* ]]; then  # the line's floor on the runs
-    n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
-    [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
-    if (( n > runs )); then runs=$n; fi
-  fi
+  runs=$RUNS metrics= pin=(-c "$PIN")
+  [ "$PIN" = none ] && pin=()
+  while :; do  # the line's options, in any order
+    if [[ $cmd == counted\ * ]]; then  # counts, not times: one run, METRICs only
+      runs=1 metrics=-m cmd=${cmd#counted }
+    elif [[ $cmd == runs=* ]]; then  # the line's floor on the runs
+      n=${cmd%% *}; n=${n#runs=}; cmd=${cmd#* }
+      [[ $n =~ ^[0-9]+$ ]] || { echo "error: $name: bad runs=$n" >&2; exit 1; }
+      if (( n > runs )); then runs=$n; fi
+    elif [[ $cmd == cpus=all\ * ]]; then  # threads that run side by side
+      pin=() cmd=${cmd#cpus=all }
+    else
+      break
+    fi
+  done
   variants=()
   if [[ $cmd == *" ; "* ]]; then  # LABEL: COMMAND ; LABEL: COMMAND ...
     while [[ -n $cmd ]]; do
@@ -44,7 +53,7 @@ while read -r name cmd; do
     variants=(-v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")")
   fi
   echo "== $name ($runs runs each, alternating)" >&2
-  "$O/tools/benchrun" $metrics -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
+  "$O/tools/benchrun" $metrics "${pin[@]}" -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
   ran+="$name "
 done < bench/list
 if [ -z "$found" ]; then

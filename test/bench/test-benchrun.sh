@@ -50,6 +50,36 @@ rm -f "$tmp/a" "$tmp/b"
   -v "other=sh $tmp/seq.sh $tmp/b 0 0 0" > "$tmp/out" 2>&1
 check "zero: paired ratio 0" bash -c "grep -A1 '\"paired\"' '$tmp/z.json' | grep -q '\"x\": 0.0000'"
 
+# -c: each run pinned to that CPU, reported in the JSON; 'last' is the
+# highest CPU benchrun may use (under taskset, the one it was given)
+cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)
+last=$(tr ',' '\n' <<<"$cpus" | sed 's/.*-//' | sort -n | tail -1)
+cat > "$tmp/cpu.sh" <<'SH'
+echo "METRIC cpus $(nproc) n"
+echo "METRIC cpu $(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status) n"
+SH
+"$br" -m -c last -n p -r 2 -o "$tmp/p.json" -v "base=bash $tmp/cpu.sh" > "$tmp/out" 2>&1
+check "-c last runs" test $? -eq 0
+check "-c last: one CPU a run" has "$tmp/p.json" '"cpus": {"unit": "n", "median": 1, "runs": \[1, 1\]}'
+check "-c last: the last CPU" has "$tmp/p.json" "\"cpu\": {\"unit\": \"n\", \"median\": $last,"
+check "-c last: in the JSON" has "$tmp/p.json" "\"cpu\": $last,"
+"$br" -m -c 0 -n p -r 1 -o "$tmp/p0.json" -v "base=bash $tmp/cpu.sh" > "$tmp/out" 2>&1
+check "-c 0 runs" test $? -eq 0
+check "-c 0: CPU 0" has "$tmp/p0.json" '"cpu": {"unit": "n", "median": 0,'
+"$br" -m -n p -r 1 -o "$tmp/pn.json" -v "base=bash $tmp/cpu.sh" > "$tmp/out" 2>&1
+check "no -c: not pinned" has "$tmp/pn.json" '"cpu": null,'
+if [ "$last" -gt 0 ]; then  # more than one CPU: no -c runs on all of them
+  check "no -c: every CPU" bash -c "! grep -q '\"cpus\": {\"unit\": \"n\", \"median\": 1,' '$tmp/pn.json'"
+fi
+for bad in x 1x -1 100000; do
+  "$br" -c "$bad" -n x -r 1 -o "$tmp/x.json" -v "base=true" > "$tmp/out" 2>&1
+  check "-c $bad refused" test $? -ne 0
+  check "-c $bad message" has "$tmp/out" "is not a CPU number or 'last'"
+done
+taskset -c 0 "$br" -c "$((last + 1))" -n x -r 1 -o "$tmp/x.json" -v "base=true" > "$tmp/out" 2>&1
+check "-c a CPU not allowed: refused" test $? -ne 0
+check "-c a CPU not allowed: message" has "$tmp/out" "is not one this process may run on"
+
 # bad arguments: a message and a failure, no output file
 "$br" -n x -r 0 -o "$tmp/x.json" -v "base=true" > "$tmp/out" 2>&1
 check "runs 0 refused" test $? -ne 0
