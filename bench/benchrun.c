@@ -13,7 +13,7 @@
 ** -m, only the METRIC lines are reported (the command runs under a tool,
 ** valgrind say, that makes its time and RSS meaningless). With -c, every
 ** run is pinned to one CPU ('last': the highest this process may use), so
-** that no run is moved between CPUs halfway (see 'pin').
+** that no run is moved between CPUs halfway (see 'run_once').
 */
 
 #define _GNU_SOURCE

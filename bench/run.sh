@@ -53,7 +53,7 @@ while read -r name cmd; do
     variants=(-v "stock=$(command stock "$cmd")" -v "shoal=$(command shoal "$cmd")")
   fi
   echo "== $name ($runs runs each, alternating)" >&2
-  "$O/tools/benchrun" $metrics "${pin[@]}" -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
+  "$O/tools/benchrun" $metrics ${pin[@]+"${pin[@]}"} -n "$name" -r "$runs" -o "build/bench/$name.json" "${variants[@]}"
   ran+="$name "
 done < bench/list
 if [ -z "$found" ]; then
